@@ -1,0 +1,66 @@
+# Entry points; the work is in tools/ (see README.md). Every target runs from any directory.
+# make test installs what it needs (apt as root, .venv always) and lays the collection out in build/.
+
+TOOLS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))tools
+
+.PHONY: help test demo sanity units integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
+
+help:
+	@echo "make demo         build, install and run the demo against the embedded lab (no root)"
+	@echo "make test         all stages: apt (root), venv, build, sanity, units, integration, core219"
+	@echo "make sanity       ansible-test sanity, all default tests, whole tree"
+	@echo "make units        ansible-test units on the controller Python"
+	@echo "make integration  ansible-test integration (real-lab targets need root)"
+	@echo "make core219      unit tests, plugin docs, 3.8 import and embedded lab on ansible-core 2.19"
+	@echo "make build        build the artifact into build/dist and check its contents"
+	@echo "make bench        run bench/*.py"
+	@echo "make lab-start    start the real lab (root); lab-stop, lab-status"
+	@echo "make clean        remove build/; distclean also removes the venvs"
+
+test:
+	$(TOOLS)/test
+
+demo:
+	$(TOOLS)/demo
+
+sanity:
+	$(TOOLS)/run-sanity
+
+units:
+	$(TOOLS)/run-units
+
+integration:
+	$(TOOLS)/run-integration
+
+core219:
+	$(TOOLS)/run-core219
+
+build:
+	$(TOOLS)/build-check
+
+docs:
+	$(TOOLS)/layout >/dev/null && PATH="$$($(TOOLS)/venv)/bin:$$PATH" $(TOOLS)/check-docs
+
+venv:
+	$(TOOLS)/venv
+
+apt:
+	$(TOOLS)/apt-deps
+
+bench:
+	$(TOOLS)/bench
+
+lab-start:
+	$(TOOLS)/lab start
+
+lab-stop:
+	$(TOOLS)/lab stop
+
+lab-status:
+	$(TOOLS)/lab status
+
+clean:
+	rm -rf $(dir $(TOOLS))build
+
+distclean: clean
+	rm -rf $(dir $(TOOLS)).venv $(dir $(TOOLS)).venv-core219

@@ -1,0 +1,324 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Sockets with a time budget: per-operation timeouts capped by one overall deadline.
+
+Every blocking call gets ``min(operation timeout, time left before the deadline)``, recomputed
+before each system call, so a server that drips bytes cannot stretch a probe past its deadline.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import ssl
+import time
+
+from .._diagnosis import errors
+
+IP_FAMILIES = {'auto': socket.AF_UNSPEC, '4': socket.AF_INET, '6': socket.AF_INET6}
+
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: errors.CONNECTION_REFUSED,
+    errno.EHOSTUNREACH: errors.NO_ROUTE,
+    errno.ENETUNREACH: errors.NETWORK_UNREACHABLE,
+    errno.EAFNOSUPPORT: errors.NETWORK_UNREACHABLE,
+    errno.EADDRNOTAVAIL: errors.ADDRESS_UNAVAILABLE,
+    errno.ECONNRESET: errors.CONNECTION_RESET,
+    errno.ETIMEDOUT: errors.CONNECT_TIMEOUT,
+    # A local firewall rule (iptables OUTPUT REJECT/DROP) shows up as EPERM/EACCES.
+    errno.EPERM: errors.CONNECTION_REFUSED,
+    errno.EACCES: errors.CONNECTION_REFUSED,
+}
+_SEND_CHUNK = 65536
+
+
+class TransportError(Exception):
+    """A transport condition: ``condition`` is a name from ``_diagnosis.errors``."""
+
+    def __init__(self, condition, message):
+        super(TransportError, self).__init__(message)
+        self.condition = condition
+        self.message = message
+
+
+class Clock(object):
+    """Monotonic start and overall deadline of one probe."""
+
+    __slots__ = ('start', 'deadline_at')
+
+    def __init__(self, deadline, start=None):
+        self.start = time.monotonic() if start is None else start
+        self.deadline_at = self.start + deadline
+
+    def elapsed_ms(self, since=None):
+        return (time.monotonic() - (self.start if since is None else since)) * 1000.0
+
+    def window(self, timeout, condition):
+        """(absolute limit, condition named when it runs out) for an operation allowed ``timeout`` seconds."""
+        limit = time.monotonic() + timeout
+        if self.deadline_at <= limit:
+            return self.deadline_at, errors.DEADLINE_EXCEEDED
+        return limit, condition
+
+
+def address_family(address):
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+def resolve(host, port, ip_version='auto', addresses=None, source_address=None):
+    """Candidate (family, sockaddr) pairs in the resolver's order, without duplicates.
+
+    ``addresses`` (already resolved, e.g. by mx_probe) skips the name lookup.
+    """
+    family = IP_FAMILIES[str(ip_version)]
+    if source_address:
+        source_family = address_family(source_address)
+        if family not in (socket.AF_UNSPEC, source_family):
+            raise TransportError(errors.ADDRESS_UNAVAILABLE, 'source_address %s is not an IPv%s address' % (source_address, ip_version))
+        family = source_family
+    infos = []
+    try:
+        if addresses:
+            for address in addresses:
+                if family != socket.AF_UNSPEC and address_family(address) != family:
+                    continue
+                infos.extend(socket.getaddrinfo(address, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP, socket.AI_NUMERICHOST))
+        else:
+            infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise TransportError(errors.HOST_UNRESOLVED, 'cannot resolve %s: %s' % (host, exc.strerror or exc))
+    except (ValueError, UnicodeError) as exc:
+        raise TransportError(errors.HOST_UNRESOLVED, 'cannot resolve %s: %s' % (host, exc))
+    seen = set()
+    candidates = []
+    for info_family, _type, _proto, _name, sockaddr in infos:
+        key = (info_family, sockaddr[0])
+        if key not in seen:
+            seen.add(key)
+            candidates.append((info_family, sockaddr))
+    if not candidates:
+        wanted = 'IPv%s ' % ip_version if family != socket.AF_UNSPEC else ''
+        raise TransportError(errors.HOST_UNRESOLVED, 'no %saddress to connect to for %s' % (wanted, host))
+    return candidates
+
+
+def open_socket(family, sockaddr, source_address, timeout):
+    """Connect one TCP socket within ``timeout`` seconds; raise TransportError."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if source_address:
+            try:
+                sock.bind((source_address, 0))
+            except OSError as exc:
+                raise TransportError(errors.ADDRESS_UNAVAILABLE, 'cannot use source address %s: %s' % (source_address, exc.strerror or exc))
+        sock.settimeout(timeout)
+        sock.connect(sockaddr)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except socket.timeout:
+        sock.close()
+        raise TransportError(errors.CONNECT_TIMEOUT, 'no answer from %s within %.1f s' % (sockaddr[0], timeout))
+    except TransportError:
+        sock.close()
+        raise
+    except OSError as exc:
+        sock.close()
+        condition = _CONNECT_ERRNOS.get(exc.errno, errors.CONNECTION_REFUSED)
+        raise TransportError(condition, '%s port %s: %s' % (sockaddr[0], sockaddr[1], exc.strerror or exc))
+    return sock
+
+
+class ConnectFailed(Exception):
+    """No candidate address accepted the connection; ``attempts`` says why for each."""
+
+    def __init__(self, attempts):
+        super(ConnectFailed, self).__init__('no address accepted the connection')
+        self.attempts = attempts
+
+    @property
+    def condition(self):
+        return self.attempts[-1]['error'] if self.attempts else errors.HOST_UNRESOLVED
+
+    @property
+    def message(self):
+        return self.attempts[-1]['message'] if self.attempts else 'no address to connect to'
+
+
+def connect_any(candidates, clock, connect_timeout, source_address=None, opener=open_socket):
+    """Try each (family, sockaddr) in order, like an MTA; return (socket, sockaddr, attempts).
+
+    Each attempt gets ``connect_timeout``, capped by the overall deadline.
+    """
+    attempts = []
+    for family, sockaddr in candidates:
+        limit_at, condition = clock.window(connect_timeout, errors.CONNECT_TIMEOUT)
+        started = time.monotonic()
+        remaining = limit_at - started
+        if remaining <= 0:
+            attempts.append({'address': sockaddr[0], 'error': errors.DEADLINE_EXCEEDED,
+                             'message': 'the overall deadline ran out before connecting', 'elapsed_ms': 0.0})
+            break
+        try:
+            sock = opener(family, sockaddr, source_address, remaining)
+        except TransportError as exc:
+            failed = exc.condition
+            message = exc.message
+            if failed == errors.CONNECT_TIMEOUT and condition == errors.DEADLINE_EXCEEDED:
+                failed = errors.DEADLINE_EXCEEDED
+                message = 'the overall deadline ran out while connecting to %s' % sockaddr[0]
+            attempts.append({'address': sockaddr[0], 'error': failed, 'message': message,
+                             'elapsed_ms': round((time.monotonic() - started) * 1000.0, 3)})
+            if failed == errors.DEADLINE_EXCEEDED:
+                break
+            continue
+        attempts.append({'address': sockaddr[0], 'error': None, 'message': None,
+                         'elapsed_ms': round((time.monotonic() - started) * 1000.0, 3)})
+        return sock, sockaddr, attempts
+    raise ConnectFailed(attempts)
+
+
+class Connection(object):
+    """One connected socket (plain or TLS) with timed send/recv.
+
+    Tests inject any object with ``settimeout``, ``send``, ``recv``, ``close``, ``getpeername``
+    and ``getsockname`` as ``sock``.
+    """
+
+    def __init__(self, sock, clock, command_timeout):
+        self.sock = sock
+        self.clock = clock
+        self.command_timeout = command_timeout
+        self.tls = False
+        self._limit_at = None
+        self._limit_condition = errors.COMMAND_TIMEOUT
+
+    def begin(self, timeout=None):
+        """Start the time window of one command (its write and its reply)."""
+        self._limit_at, self._limit_condition = self.clock.window(
+            self.command_timeout if timeout is None else timeout, errors.COMMAND_TIMEOUT)
+
+    def _remaining(self):
+        if self._limit_at is None:
+            self.begin()
+        remaining = self._limit_at - time.monotonic()
+        if remaining <= 0:
+            raise self._timeout_error()
+        return remaining
+
+    def _timeout_error(self):
+        if self._limit_condition == errors.DEADLINE_EXCEEDED:
+            return TransportError(errors.DEADLINE_EXCEEDED, 'the overall deadline ran out')
+        return TransportError(errors.COMMAND_TIMEOUT, 'no complete reply within command_timeout (%.1f s)' % self.command_timeout)
+
+    def send(self, data):
+        view = memoryview(data)
+        sent = 0
+        try:
+            while sent < len(view):
+                self.sock.settimeout(self._remaining())
+                sent += self.sock.send(view[sent:sent + _SEND_CHUNK])
+        except socket.timeout:
+            raise self._timeout_error()
+        except ssl.SSLError as exc:
+            raise TransportError(errors.CONNECTION_RESET, 'TLS error while sending: %s' % (exc.reason or exc))
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise TransportError(errors.CONNECTION_RESET, 'the server reset the connection: %s' % (exc.strerror or exc))
+        except OSError as exc:
+            raise TransportError(errors.CONNECTION_RESET, 'sending failed: %s' % (exc.strerror or exc))
+
+    def recv(self, size):
+        try:
+            self.sock.settimeout(self._remaining())
+            return self.sock.recv(size)
+        except socket.timeout:
+            raise self._timeout_error()
+        except ssl.SSLZeroReturnError:
+            return b''
+        except ssl.SSLError as exc:
+            raise TransportError(errors.CONNECTION_RESET, 'TLS error while reading: %s' % (exc.reason or exc))
+        except ConnectionResetError as exc:
+            raise TransportError(errors.CONNECTION_RESET, 'the server reset the connection: %s' % (exc.strerror or exc))
+        except OSError as exc:
+            raise TransportError(errors.CONNECTION_RESET, 'reading failed: %s' % (exc.strerror or exc))
+
+    def start_tls(self, context, server_hostname, timeout):
+        """Wrap the socket in TLS and handshake within ``timeout`` (capped by the deadline).
+
+        Raises ssl.SSLCertVerificationError untouched (the caller classifies it), TransportError otherwise.
+        The plain socket is closed when the handshake fails.
+        """
+        limit_at, condition = self.clock.window(timeout, errors.COMMAND_TIMEOUT)
+        remaining = limit_at - time.monotonic()
+        if remaining <= 0:
+            raise TransportError(condition, 'no time left for the TLS handshake')
+        try:
+            wrapped = context.wrap_socket(self.sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            self.close()
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'cannot start TLS: %s' % exc)
+        self.sock = wrapped
+        try:
+            # CPython applies the socket timeout to the whole handshake, not to each read.
+            wrapped.settimeout(remaining)
+            wrapped.do_handshake()
+        except ssl.SSLCertVerificationError:
+            self.close()
+            raise
+        except socket.timeout:
+            self.close()
+            if condition == errors.DEADLINE_EXCEEDED:
+                raise TransportError(condition, 'the overall deadline ran out during the TLS handshake')
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'the TLS handshake did not finish within %.1f s' % timeout)
+        except ssl.SSLError as exc:
+            self.close()
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'TLS handshake failed: %s' % (exc.reason or exc))
+        except OSError as exc:
+            self.close()
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'the connection failed during the TLS handshake: %s' % (exc.strerror or exc))
+        self.tls = True
+        return wrapped
+
+    def peer(self):
+        try:
+            return self.sock.getpeername()
+        except OSError:
+            return None
+
+    def local(self):
+        try:
+            return self.sock.getsockname()
+        except OSError:
+            return None
+
+    def close(self):
+        sock = self.sock
+        if isinstance(sock, ClosedSocket):
+            return
+        self.sock = ClosedSocket()
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+class ClosedSocket(object):
+    """Placeholder after close: every operation reports the connection as gone."""
+
+    def settimeout(self, timeout):
+        return None
+
+    def send(self, data):
+        raise BrokenPipeError(errno.EPIPE, 'connection closed')
+
+    def recv(self, size):
+        return b''
+
+    def getpeername(self):
+        raise OSError(errno.ENOTCONN, 'not connected')
+
+    def getsockname(self):
+        raise OSError(errno.ENOTCONN, 'not connected')
+
+    def close(self):
+        return None

@@ -1,0 +1,712 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SMTP dialogue runner: the Exchange telnet procedure, done by a program.
+
+OPEN -> banner -> EHLO (HELO fallback) -> STARTTLS -> EHLO -> AUTH -> MAIL FROM -> RCPT TO ...
+-> DATA -> message -> QUIT, each command a step with its reply, timing and verdict.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import time
+
+from .._diagnosis import diagnose, diagnose_success, errors
+from .capabilities import empty_capabilities, parse_ehlo
+from .connection import Clock, ConnectFailed, Connection, TransportError, connect_any, open_socket, resolve
+from .expect import is_explicit, step_ok
+from .message import build_message, dot_stuff, is_ascii
+from .options import validate_options
+from .queue_id import extract_queue_id
+from .reply import ReplyError, ReplyLimits, ReplyReader
+from .tlsinfo import certificate_summary, classify_verify_error, client_context, session_details
+from .transcript import MASK, Redactor, Transcript
+
+CRLF = b'\r\n'
+_CLOSED_QUIETLY = (errors.CONNECTION_CLOSED, errors.CONNECTION_RESET)
+_TRANSACTION_STEPS = ('message', 'data', 'rcpt', 'mail', 'auth', 'ehlo_tls', 'starttls', 'helo', 'ehlo', 'banner', 'connect')
+
+
+class _Abort(Exception):
+    """The session cannot go on: the failure is already recorded as a step."""
+
+
+class _Command(object):
+    __slots__ = ('name', 'wire', 'display', 'transcript')
+
+    def __init__(self, name, wire, display, transcript=None):
+        self.name = name
+        self.wire = wire
+        self.display = display
+        self.transcript = transcript
+
+
+def _command(name, text, display=None):
+    return _Command(name, text.encode('utf-8') + CRLF, text if display is None else display)
+
+
+def xtext(value):
+    """RFC 3461 4: xtext encoding for ENVID and ORCPT (non-ASCII goes byte by byte as UTF-8)."""
+    return ''.join(chr(byte) if 33 <= byte <= 126 and byte not in (0x2b, 0x3d) else '+%02X' % byte
+                   for byte in value.encode('utf-8'))
+
+
+class SmtpProbe(object):
+    """One SMTP conversation with one server. ``run()`` returns the result dict, never raises
+    for anything the server or the network does.
+
+    ``opener``/``resolver`` replace the socket layer in tests (a fake transport).
+    """
+
+    def __init__(self, options, opener=open_socket, resolver=resolve, limits=None):
+        self.options = validate_options(options)
+        self._opener = opener
+        self._resolver = resolver
+        self._limits = limits or ReplyLimits()
+        auth = self.options['auth']
+        self._redact = Redactor()
+        if auth:
+            self._redact.add(auth['password'])
+            self._redact.add(base64.b64encode(b'\x00' + auth['username'].encode('utf-8') + b'\x00' + auth['password'].encode('utf-8')).decode('ascii'))
+        self.transcript = Transcript(self._redact)
+        self.steps = []
+        self._replies = []
+        self.warnings = list(self.options.warnings)
+        self.notes = []
+        self.capabilities = empty_capabilities()
+        self.tls = {
+            'mode': self.options['tls'], 'used': False, 'offered': None, 'version': None, 'cipher': None, 'bits': None,
+            'server_name': None, 'verified': None, 'verify_error': None, 'verify_message': None, 'certificate': None,
+        }
+        self.recipients = {}
+        self.queued_as = None
+        self.message_accepted = False
+        self.target = {'host': self.options['host'], 'port': self.options['port'], 'address': None,
+                       'ip_version': None, 'source_address': None}
+        self.clock = None
+        self.conn = None
+        self.reader = None
+        self._quit_sent = False
+        self._closed = False
+
+    # --- public ------------------------------------------------------------------------
+
+    def run(self):
+        self.clock = Clock(self.options['deadline'])
+        try:
+            self._dialogue()
+            self._quit()
+        except _Abort:
+            pass
+        finally:
+            if self.conn is not None:
+                self.conn.close()
+        return self._result()
+
+    # --- recording -----------------------------------------------------------------------
+
+    def _enhanced_offered(self):
+        return bool(self.capabilities.get('enhancedstatuscodes'))
+
+    def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None):
+        elapsed = (time.monotonic() - started) * 1000.0 if started is not None else 0.0
+        enhanced = reply.enhanced if reply is not None and reply.enhanced_trusted(self._enhanced_offered()) else None
+        step = {
+            'name': name,
+            'command': command,
+            'reply': reply.as_dict(self._enhanced_offered()) if reply is not None else None,
+            'elapsed_ms': round(elapsed, 3),
+            'ok': False,
+            'error': condition,
+            'error_message': message,
+        }
+        if ok is None:
+            ok = step_ok(name, reply.code if reply is not None else None, reply.enhanced if reply is not None else None,
+                         condition, self.options['expect'])
+        step['ok'] = bool(ok)
+        if reply is not None and reply.bare_lf:
+            self._note(errors.REPLY_BARE_LF, 'the %s reply ended lines with a bare LF instead of CRLF' % name)
+        if step['ok'] and reply is not None and elapsed > self.options['slow_threshold'] * 1000.0:
+            step['slow'] = True
+            self._note(errors.TARPIT, 'the %s reply took %.1f s (slow but valid)' % (name, elapsed / 1000.0))
+        self.steps.append(step)
+        self._replies.append((reply, enhanced))
+        return step
+
+    def _note(self, condition, text):
+        for known, _text in self.notes:
+            if known == condition:
+                return
+        self.notes.append((condition, text))
+
+    # --- wire ----------------------------------------------------------------------------
+
+    def _exchange(self, commands, record=True):
+        """Send commands in one write (a pipelined group, or a single command) and read one reply each.
+
+        Returns the list of (reply, started). A transport or protocol failure is recorded on the
+        step it hit (later steps are recorded as unanswered) and raises _Abort.
+        """
+        conn = self.conn
+        payload = b''.join(command.wire for command in commands)
+        for command in commands:
+            if command.transcript is not None:
+                self.transcript.sent_lines(command.transcript)
+            else:
+                self.transcript.sent(command.display)
+        started = time.monotonic()
+        conn.begin()
+        try:
+            conn.send(payload)
+        except TransportError as exc:
+            self.transcript.event(exc.message)
+            quiet = exc.condition in _CLOSED_QUIETLY and [command.name for command in commands] == ['quit']
+            for command in commands:
+                self._record(command.name, command.display, None, started, None if quiet else exc.condition, exc.message,
+                             ok=True if quiet else None)
+            self._closed = True
+            raise _Abort()
+        if any(command.name == 'quit' for command in commands):
+            self._quit_sent = True
+        results = []
+        for index, command in enumerate(commands):
+            if index:
+                conn.begin()
+            try:
+                reply = self.reader.read_reply()
+            except (ReplyError, TransportError) as exc:
+                self._read_failed(commands, index, started, exc)
+            self.transcript.received(reply.lines)
+            if record:
+                self._record(command.name, command.display, reply, started)
+            results.append((reply, started))
+            if reply.code == 421 and command.name != 'quit':
+                if not record:
+                    self._record(command.name, command.display, reply, started)
+                # RFC 5321 3.8: the server is closing the channel; nothing more will be answered.
+                self.transcript.event('the server is closing the connection (421)')
+                for rest in commands[index + 1:]:
+                    self._record(rest.name, rest.display, None, started, errors.CONNECTION_CLOSED,
+                                 'not answered: the server closed the session with 421')
+                self._closed = True
+                raise _Abort()
+        self._check_unrequested(commands[-1].name)
+        return results
+
+    def _check_unrequested(self, name):
+        if self.reader.pending:
+            extra = self.reader.discard_pending()
+            self.transcript.received([extra.decode('utf-8', 'replace').rstrip('\r\n')])
+            self._note(errors.UNEXPECTED_REPLY, 'the server sent data nobody asked for after the %s reply' % name)
+
+    def _read_failed(self, commands, index, started, exc):
+        if isinstance(exc, ReplyError) and exc.lines:
+            self.transcript.received(exc.lines)
+        self.transcript.event(exc.message)
+        command = commands[index]
+        if command.name == 'quit' and exc.condition in _CLOSED_QUIETLY:
+            # Closing without 221 is common and harmless.
+            self._record('quit', command.display, None, started, None, exc.message, ok=True)
+            self._closed = True
+            raise _Abort()
+        self._record(command.name, command.display, None, started, exc.condition, exc.message)
+        for rest in commands[index + 1:]:
+            self._record(rest.name, rest.display, None, started, exc.condition, 'not answered: the session ended earlier')
+        self._closed = True
+        raise _Abort()
+
+    def _read_alone(self, name):
+        """Read a reply nobody asked for by a command (the banner)."""
+        started = time.monotonic()
+        self.conn.begin()
+        try:
+            reply = self.reader.read_reply()
+        except (ReplyError, TransportError) as exc:
+            self._read_failed([_Command(name, b'', None)], 0, started, exc)
+        self.transcript.received(reply.lines)
+        step = self._record(name, None, reply, started)
+        if reply.code == 421:
+            self._closed = True
+            raise _Abort()
+        self._check_unrequested(name)
+        return reply, step
+
+    def _synthetic_failure(self, name, condition, message):
+        """A step that failed before anything was sent (e.g. STARTTLS required but not offered)."""
+        self.transcript.event(message)
+        self._record(name, None, None, None, condition, message)
+
+    # --- dialogue ------------------------------------------------------------------------
+
+    def _stop_after(self, step):
+        return self.options['quit_after'] == step
+
+    def _dialogue(self):
+        options = self.options
+        self._connect(verify=True)
+        if self._stop_after('connect'):
+            self.transcript.event('quit_after connect: closing without waiting for the banner')
+            self._quit_sent = True
+            return
+        if not self._greeting_and_hello():
+            return
+        if self._stop_after('ehlo'):
+            return
+        if options['tls'] in ('starttls', 'required') and not self.conn.tls:
+            if not self._starttls():
+                return
+        if self._stop_after('starttls'):
+            return
+        if options['auth']:
+            if not self._auth():
+                return
+        if self._stop_after('auth'):
+            return
+        self._transaction()
+
+    def _greeting_and_hello(self):
+        reply, _step = self._read_alone('banner')
+        if reply.code // 100 != 2 or self._stop_after('banner'):
+            return False
+        return self._hello('ehlo')
+
+    def _connect(self, verify):
+        options = self.options
+        started = time.monotonic()
+        command = 'OPEN %s %d' % (options['host'], options['port'])
+        try:
+            candidates = self._resolver(options['host'], options['port'], options['ip_version'], options['addresses'],
+                                        options['source_address'])
+            sock, sockaddr, attempts = connect_any(candidates, self.clock, options['connect_timeout'],
+                                                   options['source_address'], self._opener)
+        except TransportError as exc:
+            self.transcript.event(exc.message)
+            self._record('connect', command, None, started, exc.condition, exc.message)
+            raise _Abort()
+        except ConnectFailed as exc:
+            for attempt in exc.attempts:
+                self.transcript.event('connecting to %s failed: %s' % (attempt['address'], attempt['message']))
+            step = self._record('connect', command, None, started, exc.condition, exc.message)
+            step['attempts'] = exc.attempts
+            raise _Abort()
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = Connection(sock, self.clock, options['command_timeout'])
+        self.reader = ReplyReader(self.conn.recv, self._limits)
+        self._quit_sent = False
+        self._closed = False
+        local = self.conn.local()
+        self.target.update({
+            'address': sockaddr[0],
+            'ip_version': 6 if ':' in sockaddr[0] else 4,
+            'source_address': local[0] if local else None,
+        })
+        self.transcript.event('connected to %s port %d from %s' % (sockaddr[0], sockaddr[1], self.target['source_address']))
+        condition = message = None
+        if options['tls'] == 'implicit':
+            outcome, condition, message = self._handshake(verify)
+            if outcome == 'verify':
+                self._verify_failed(condition, message)
+                ok = None if options['tls_verify'] else step_ok('connect', None, None, None, options['expect'])
+                step = self._record('connect', command + ' (implicit TLS)', None, started, condition, message, ok=ok)
+                step['attempts'] = attempts
+                self._after_verify_failure(implicit=True)
+                return
+            if outcome == 'failed':
+                step = self._record('connect', command + ' (implicit TLS)', None, started, condition, message)
+                step['attempts'] = attempts
+                raise _Abort()
+            command += ' (implicit TLS)'
+        step = self._record('connect', command, None, started)
+        step['attempts'] = attempts
+
+    def _hello(self, name):
+        helo_name = self.options['helo_name']
+        (reply, _started), = self._exchange([_command(name, 'EHLO %s' % helo_name)])
+        step = self.steps[-1]
+        if reply.code // 100 == 2:
+            self.capabilities = parse_ehlo(reply.texts)
+            if name == 'ehlo' and self.options['tls'] != 'implicit':
+                self.tls['offered'] = self.capabilities['starttls']
+            return True
+        if name != 'ehlo' or reply.code // 100 != 5 or (is_explicit('ehlo', self.options['expect']) and step['ok']):
+            return False
+        # The guide's note: a server without ESMTP rejects EHLO; say HELO instead.
+        (helo_reply, _started), = self._exchange([_command('helo', 'HELO %s' % helo_name)])
+        if helo_reply.code // 100 != 2:
+            return False
+        if not is_explicit('ehlo', self.options['expect']):
+            step['ok'] = True
+            step['fallback'] = 'helo'
+        self.capabilities = empty_capabilities(esmtp=False, greeting=helo_reply.texts[0] if helo_reply.texts else None)
+        self.tls['offered'] = False
+        self.warnings.append('the server rejected EHLO and accepted HELO: no ESMTP extensions (no STARTTLS, SIZE, DSN, PIPELINING)')
+        return True
+
+    # --- TLS -----------------------------------------------------------------------------
+
+    def _handshake(self, verify):
+        """Run the TLS handshake; returns (outcome, condition, message) with outcome ok|verify|failed."""
+        options = self.options
+        server_name = options['server_name'] or options['host']
+        self.tls['server_name'] = server_name
+        context = client_context(verify, options['ca_path'])
+        try:
+            tls_sock = self.conn.start_tls(context, server_name, options['command_timeout'])
+        except ssl.SSLCertVerificationError as exc:
+            condition, message = classify_verify_error(exc)
+            self.transcript.event('TLS certificate verification failed: %s' % message)
+            return 'verify', condition, message
+        except TransportError as exc:
+            self.transcript.event(exc.message)
+            self._closed = True
+            return 'failed', exc.condition, exc.message
+        self.reader = ReplyReader(self.conn.recv, self._limits)
+        self.tls.update(session_details(tls_sock))
+        self.tls['used'] = True
+        try:
+            der = tls_sock.getpeercert(binary_form=True)
+        except (ValueError, OSError):
+            der = None
+        self.tls['certificate'] = certificate_summary(der)
+        if verify:
+            self.tls['verified'] = True
+        self.transcript.event('TLS established: %s %s%s' % (self.tls['version'], self.tls['cipher'],
+                                                           ', certificate verified' if verify else ''))
+        return 'ok', None, None
+
+    def _verify_failed(self, condition, message):
+        self.tls['verified'] = False
+        self.tls['verify_error'] = condition
+        self.tls['verify_message'] = message
+
+    def _after_verify_failure(self, implicit):
+        """Reconnect without verification: to read the certificate (tls_verify: true, then stop),
+        or to go on like an opportunistic MTA (tls_verify: false)."""
+        enforce = self.options['tls_verify']
+        self.conn.close()
+        self.transcript.event('reconnecting without certificate verification to %s'
+                              % ('read the certificate' if enforce else 'continue the dialogue (tls_verify: false)'))
+        if enforce:
+            try:
+                self._reconnect_unverified(implicit, read_only=True)
+                if not implicit:
+                    self._quit()
+            except _Abort:
+                pass
+            self._closed = True
+            raise _Abort()
+        self.warnings.append('TLS certificate not verified (%s): %s; continuing because tls_verify is false'
+                             % (self.tls['verify_error'], self.tls['verify_message']))
+        self._reconnect_unverified(implicit)
+
+    def _reconnect_unverified(self, implicit, read_only=False):
+        self._connect(verify=False)
+        if implicit:
+            return
+        reply, _step = self._read_alone('banner')
+        if reply.code // 100 != 2 or not self._hello('ehlo'):
+            raise _Abort()
+        if not self.capabilities.get('starttls'):
+            self._synthetic_failure('starttls', errors.STARTTLS_NOT_OFFERED, 'STARTTLS was not offered on the second connection')
+            raise _Abort()
+        (reply, started), = self._exchange([_command('starttls', 'STARTTLS')], record=False)
+        if reply.code // 100 != 2:
+            self._record('starttls', 'STARTTLS', reply, started)
+            raise _Abort()
+        outcome, condition, message = self._handshake(False)
+        self._record('starttls', 'STARTTLS', reply, started, condition, message)
+        if outcome != 'ok':
+            raise _Abort()
+        if not read_only and not self._hello('ehlo_tls'):
+            raise _Abort()
+
+    def _starttls(self):
+        options = self.options
+        self.tls['offered'] = bool(self.capabilities.get('starttls'))
+        if not self.tls['offered']:
+            if options['tls'] == 'required':
+                self._synthetic_failure('starttls', errors.STARTTLS_NOT_OFFERED, 'the server did not offer STARTTLS and tls is required')
+                return False
+            self.warnings.append('the server did not offer STARTTLS: the session continues unencrypted')
+            return True
+        (reply, started), = self._exchange([_command('starttls', 'STARTTLS')], record=False)
+        if reply.code // 100 != 2:
+            self._record('starttls', 'STARTTLS', reply, started)
+            return False
+        if self.reader.pending:
+            # Bytes sent before the handshake would be read as if protected by TLS (CVE-2011-0411 style).
+            self.reader.discard_pending()
+            self._note(errors.UNEXPECTED_REPLY, 'the server sent data after its STARTTLS reply; it was discarded')
+        outcome, condition, message = self._handshake(True)
+        if outcome == 'verify':
+            self._verify_failed(condition, message)
+            self._record('starttls', 'STARTTLS', reply, started, condition, message,
+                         ok=None if options['tls_verify'] else step_ok('starttls', reply.code, reply.enhanced, None, options['expect']))
+            self._after_verify_failure(implicit=False)
+            return True
+        self._record('starttls', 'STARTTLS', reply, started, condition, message)
+        if outcome != 'ok':
+            raise _Abort()
+        return self._hello('ehlo_tls')
+
+    # --- AUTH ----------------------------------------------------------------------------
+
+    def _auth(self):
+        auth = self.options['auth']
+        offered = self.capabilities.get('auth') or []
+        if not offered:
+            self._synthetic_failure('auth', errors.AUTH_NOT_OFFERED, 'the server offered no AUTH mechanism%s'
+                                    % ('' if self.conn.tls else ' (many servers offer AUTH only after STARTTLS)'))
+            return False
+        wanted = auth['mechanism'].upper()
+        if wanted == 'AUTO':
+            mechanism = 'PLAIN' if 'PLAIN' in offered else ('LOGIN' if 'LOGIN' in offered else None)
+        else:
+            mechanism = wanted if wanted in offered else None
+        if mechanism is None:
+            self._synthetic_failure('auth', errors.AUTH_MECHANISM_UNSUPPORTED, 'the server offers %s, not %s'
+                                    % (', '.join(offered), 'PLAIN or LOGIN' if wanted == 'AUTO' else wanted))
+            return False
+        username = auth['username'].encode('utf-8')
+        password = auth['password'].encode('utf-8')
+        if mechanism == 'PLAIN':
+            blob = base64.b64encode(b'\x00' + username + b'\x00' + password).decode('ascii')
+            (reply, _started), = self._exchange([_command('auth', 'AUTH PLAIN %s' % blob, 'AUTH PLAIN %s' % MASK)])
+            if reply.code == 334:
+                (reply, _started), = self._exchange([_command('auth', blob, MASK)])
+        else:
+            (reply, _started), = self._exchange([_command('auth', 'AUTH LOGIN')])
+            for secret in (username, password):
+                if reply.code != 334:
+                    break
+                (reply, _started), = self._exchange([_command('auth', base64.b64encode(secret).decode('ascii'), MASK)])
+        return reply.code // 100 == 2
+
+    # --- transaction ---------------------------------------------------------------------
+
+    def _mail_parameters(self, message_size, eight_bit, utf8):
+        caps = self.capabilities
+        params = []
+        if message_size is not None and caps.get('size') is not None:
+            params.append('SIZE=%d' % message_size)
+            if caps['size'] and message_size > caps['size']:
+                self._note(errors.SIZE_EXCEEDED, 'the message (%d bytes) is larger than the server SIZE limit (%d)' % (message_size, caps['size']))
+        if eight_bit:
+            params.append('BODY=8BITMIME')
+        if utf8:
+            params.append('SMTPUTF8')
+        dsn = self.options['dsn']
+        if dsn and caps.get('dsn'):
+            if dsn['ret']:
+                params.append('RET=%s' % dsn['ret'].upper())
+            if dsn['envid']:
+                params.append('ENVID=%s' % xtext(dsn['envid']))
+        return ''.join(' ' + param for param in params)
+
+    def _rcpt_parameters(self, recipient):
+        dsn = self.options['dsn']
+        if not dsn or not self.capabilities.get('dsn'):
+            return ''
+        params = []
+        if dsn['notify']:
+            params.append('NOTIFY=%s' % ','.join(word.upper() for word in dsn['notify']))
+        if dsn['orcpt']:
+            params.append('ORCPT=rfc822;%s' % xtext(recipient))
+        return ''.join(' ' + param for param in params)
+
+    def _transaction(self):
+        options = self.options
+        caps = self.capabilities
+        quit_after = options['quit_after']
+        sending = options['send_message'] and quit_after not in ('mail', 'rcpt')
+        addresses = [options['mail_from']] + options['rcpt_to']
+        needs_utf8 = not all(is_ascii(address) for address in addresses)
+        if needs_utf8 and not caps.get('smtputf8'):
+            self.warnings.append('an address is not ASCII but the server did not offer SMTPUTF8: expect a rejection')
+        utf8 = needs_utf8 and bool(caps.get('smtputf8'))
+        if options['dsn'] and not caps.get('dsn'):
+            self.warnings.append('the server did not offer DSN: NOTIFY/RET/ENVID/ORCPT were not sent')
+            self._note(errors.DSN_NOT_OFFERED, 'DSN parameters were dropped because the server does not offer DSN')
+
+        wire_message = None
+        eight_bit = False
+        if sending:
+            body = options['message']['body']
+            eight_bit = bool(caps.get('8bitmime')) and body is not None and not is_ascii(body)
+            text = options['message']
+            raw = build_message(options['mail_from'], options['rcpt_to'], options['helo_name'], text['subject'], text['body'],
+                                text['headers'], text['from_header'], text['to_header'], eight_bit=eight_bit, utf8=utf8)
+            eight_bit = eight_bit and b'Content-Transfer-Encoding: 8bit' in raw
+            wire_message = dot_stuff(raw)
+            mail_params = self._mail_parameters(len(raw), eight_bit, utf8)
+        else:
+            mail_params = self._mail_parameters(None, False, utf8)
+
+        mail = _command('mail', 'MAIL FROM:<%s>%s' % (options['mail_from'], mail_params))
+        rcpts = [] if quit_after == 'mail' else [
+            _command('rcpt', 'RCPT TO:<%s>%s' % (recipient, self._rcpt_parameters(recipient))) for recipient in options['rcpt_to']]
+        pipelined = options['pipelining'] == 'always' or (options['pipelining'] == 'auto' and caps.get('pipelining'))
+
+        if pipelined:
+            group = [mail] + rcpts
+            group += [_command('data', 'DATA')] if sending else [_command('rset', 'RSET'), _command('quit', 'QUIT')]
+            replies = [reply for reply, _started in self._exchange(group)]
+            self._note_recipients(replies[1:1 + len(rcpts)])
+            if not sending:
+                return
+            data_reply = replies[-1]
+        else:
+            (mail_reply, _started), = self._exchange([mail])
+            if mail_reply.code // 100 != 2:
+                return
+            rcpt_replies = []
+            for rcpt in rcpts:
+                (reply, _started), = self._exchange([rcpt])
+                rcpt_replies.append(reply)
+            self._note_recipients(rcpt_replies)
+            if not sending or not any(reply.code // 100 == 2 for reply in rcpt_replies):
+                self._rset_and_quit(False)
+                return
+            (data_reply, _started), = self._exchange([_command('data', 'DATA')])
+        if data_reply.code != 354:
+            return
+        if quit_after == 'data':
+            self.transcript.event('quit_after data: closing without sending the message (no final dot, nothing is delivered)')
+            self.conn.close()
+            self._closed = True
+            return
+        if not any(entry['accepted'] for entry in self.recipients.values()):
+            # RFC 2920 3.1: DATA was accepted although no recipient was; end it with a lone dot.
+            self.warnings.append('the server accepted DATA without any accepted recipient; sent an empty end of data')
+            self._exchange([_Command('message', b'.' + CRLF, '.')])
+            return
+        self._send_message(wire_message, pipelined)
+
+    def _send_message(self, wire_message, pipelined):
+        lines = wire_message.decode('utf-8', 'replace').split('\r\n')[:-1]
+        command = _Command('message', wire_message, '<message: %d bytes, %d lines>' % (len(wire_message), len(lines)), lines)
+        group = [command, _command('quit', 'QUIT')] if pipelined else [command]
+        replies = self._exchange(group)
+        reply = replies[0][0]
+        if reply.code // 100 == 2:
+            self.message_accepted = True
+            self.queued_as = extract_queue_id(reply.text)
+
+    def _note_recipients(self, replies):
+        offered = self._enhanced_offered()
+        for recipient, reply in zip(self.options['rcpt_to'], replies):
+            self.recipients[recipient] = {
+                'accepted': reply.code // 100 == 2,
+                'code': reply.code,
+                'enhanced': reply.enhanced if reply.enhanced_trusted(offered) else None,
+                'text': reply.text,
+            }
+
+    def _rset_and_quit(self, pipelined):
+        if pipelined:
+            self._exchange([_command('rset', 'RSET'), _command('quit', 'QUIT')])
+            return
+        self._exchange([_command('rset', 'RSET')])
+        self._quit()
+
+    def _quit(self):
+        if self._quit_sent or self._closed or self.conn is None:
+            return
+        self._exchange([_command('quit', 'QUIT')])
+        self._closed = True
+
+    # --- result --------------------------------------------------------------------------
+
+    def _recipients_result(self):
+        # Recipients whose RCPT was never answered still get an entry.
+        result = dict(self.recipients)
+        for step in self.steps:
+            if step['name'] != 'rcpt' or step['reply'] is not None:
+                continue
+            address = step['command'].split('<', 1)[-1].split('>', 1)[0]
+            result.setdefault(address, {'accepted': False, 'code': None, 'enhanced': None, 'text': step['error_message']})
+        return result
+
+    def _diagnosis(self, passed):
+        port = self.options['port']
+        if port == 2525 and passed:
+            self._note(errors.PORT_2525_NOTE, 'port 2525 is where Exchange runs its internal receive connector')
+        subject, expected_negative = self._diagnosis_subject(passed)
+        step = self.steps[subject]
+        reply, enhanced = self._replies[subject]
+        code = reply.code if reply is not None else None
+        if passed and not expected_negative:
+            diagnosis = diagnose_success(step=step['name'], code=code, enhanced=enhanced)
+        else:
+            diagnosis = diagnose(
+                step=step['name'], code=code, enhanced=enhanced, error=step['error'],
+                text=reply.text if reply is not None else step['error_message'],
+                port=port, enhanced_trusted=enhanced is not None)
+        if passed and diagnosis.get('status') != 'ok':
+            # A negative test that got its negative reply: the dialogue is fine, the reply is explained.
+            diagnosis['reply_status'] = diagnosis.get('status')
+            diagnosis['status'] = 'ok'
+        diagnosis['expected'] = expected_negative
+        diagnosis['notes'] = list(diagnosis.get('notes') or []) + ['%s: %s' % (condition, text) for condition, text in self.notes]
+        diagnosis['conditions'] = [condition for condition, _text in self.notes]
+        return diagnosis
+
+    def _diagnosis_subject(self, passed):
+        """(step index, expected negative) the diagnosis describes: the first failed step; on a pass,
+        the first negative reply the user expected, else the last substantive step."""
+        if not passed:
+            for index, step in enumerate(self.steps):
+                if not step['ok']:
+                    return index, False
+        for index, step in enumerate(self.steps):
+            reply = step['reply']
+            negative = step['error'] is not None or (reply is not None and reply['code'] // 100 in (4, 5))
+            if negative and is_explicit(step['name'], self.options['expect']):
+                return index, True
+        names = [step['name'] for step in self.steps]
+        for name in _TRANSACTION_STEPS:
+            if name in names and (name != 'data' or 'message' in names):
+                return len(names) - 1 - names[::-1].index(name), False
+        return len(names) - 1, False
+
+    def _result(self):
+        passed = bool(self.steps) and all(step['ok'] for step in self.steps)
+        result = {
+            'target': dict(self.target),
+            'steps': self.steps,
+            'capabilities': self.capabilities,
+            'tls': self.tls,
+            'recipients': self._recipients_result(),
+            'queued_as': self.queued_as,
+            'message_accepted': self.message_accepted,
+            'transcript': self.transcript.as_list(),
+            'diagnosis': self._diagnosis(passed),
+            'passed': passed,
+            'elapsed_ms': round(self.clock.elapsed_ms(), 3),
+            'warnings': self.warnings,
+        }
+        if self._redact:
+            result = _scrub(result, self._redact)
+        return result
+
+
+def _scrub(value, redact):
+    """Apply the redactor to every string of the result (the safety net for echoed secrets)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return dict((key, _scrub(item, redact)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_scrub(item, redact) for item in value]
+    return value
+
+
+def run_probe(options, opener=open_socket, resolver=resolve, limits=None):
+    """Validate ``options`` (a dict or ProbeOptions) and run one probe; returns the result dict.
+
+    Raises ProbeOptionError (before any connection) for options that must not be used.
+    """
+    return SmtpProbe(options, opener=opener, resolver=resolver, limits=limits).run()

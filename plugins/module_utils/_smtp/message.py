@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The test message: built by the stdlib ``email`` package, then dot-stuffed for DATA (RFC 5321 4.5.2)."""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+from email.message import EmailMessage
+
+DEFAULT_SUBJECT = 'mailflow test message'
+DEFAULT_BODY = 'This is a test message sent by mailops.mailflow smtp_probe.\n'
+# RFC 5322 2.1.1: lines longer than this cannot go as 8bit.
+_MAX_8BIT_LINE = 998
+
+
+def is_ascii(text):
+    return all(ord(char) < 128 for char in text)
+
+
+def build_message(mail_from, rcpt_to, helo_name, subject=None, body=None, headers=None,
+                  from_header=None, to_header=None, eight_bit=False, utf8=False):
+    """Return the message as bytes with CRLF line ends (not yet dot-stuffed).
+
+    ``eight_bit``: the server offered 8BITMIME, so a non-ASCII body may go as 8bit; otherwise
+    the email package picks quoted-printable or base64. ``utf8``: SMTPUTF8 is in use, so
+    headers may carry raw UTF-8.
+    """
+    policy = email.policy.SMTPUTF8 if utf8 else email.policy.SMTP
+    # Without 8BITMIME the body must be 7-bit: this makes the email package pick quoted-printable or base64.
+    message = EmailMessage(policy=policy if eight_bit else policy.clone(cte_type='7bit'))
+    message['From'] = from_header or mail_from or 'MAILER-DAEMON@%s' % helo_name
+    message['To'] = to_header or ', '.join(rcpt_to)
+    message['Subject'] = DEFAULT_SUBJECT if subject is None else subject
+    message['Date'] = email.utils.formatdate(localtime=True)
+    message['Message-ID'] = email.utils.make_msgid(domain=helo_name)
+    for name, value in (headers or {}).items():
+        if name in message:
+            message.replace_header(name, value)
+        else:
+            message[name] = value
+    text = DEFAULT_BODY if body is None else body
+    if not text.endswith('\n'):
+        text += '\n'
+    if is_ascii(text):
+        message.set_content(text, charset='us-ascii')
+    elif eight_bit and max(len(line.encode('utf-8')) for line in text.splitlines()) <= _MAX_8BIT_LINE:
+        message.set_content(text, charset='utf-8', cte='8bit')
+    else:
+        message.set_content(text, charset='utf-8')
+    return message.as_bytes(policy=policy)
+
+
+def dot_stuff(data):
+    """Wire form for DATA: CRLF line ends, leading dots doubled, ending in CRLF.CRLF."""
+    lines = data.replace(b'\r\n', b'\n').replace(b'\r', b'\n').split(b'\n')
+    if lines and lines[-1] == b'':
+        lines.pop()
+    stuffed = [b'.' + line if line[:1] == b'.' else line for line in lines]
+    stuffed.append(b'.')
+    return b'\r\n'.join(stuffed) + b'\r\n'

@@ -1,0 +1,466 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probe options: defaults, normalisation and validation before any byte is sent.
+
+Every value that reaches the wire is checked for CR, LF and NUL, so a probe can never be
+turned into a command-injection tool. Errors name the option, never echo a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import threading
+
+from .._diagnosis import errors
+from .message import build_message
+
+STEP_NAMES = ('connect', 'banner', 'ehlo', 'helo', 'starttls', 'ehlo_tls', 'auth', 'mail', 'rcpt', 'data', 'message', 'rset', 'quit')
+QUIT_AFTER = ('connect', 'banner', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data')
+TLS_MODES = ('starttls', 'required', 'implicit', 'none')
+PIPELINING_MODES = ('auto', 'always', 'never')
+AUTH_MECHANISMS = ('auto', 'plain', 'login')
+NOTIFY_VALUES = ('success', 'failure', 'delay', 'never')
+RET_VALUES = ('full', 'hdrs')
+IP_VERSIONS = ('auto', '4', '6')
+
+DEFAULTS = {
+    'host': None,
+    'port': 25,
+    'addresses': None,
+    'tls': 'starttls',
+    'tls_verify': None,
+    'ca_path': None,
+    'server_name': None,
+    'helo_name': None,
+    'mail_from': None,
+    'rcpt_to': None,
+    'dsn': None,
+    'auth': None,
+    'send_message': False,
+    'message': None,
+    'quit_after': None,
+    'pipelining': 'auto',
+    'source_address': None,
+    'ip_version': 'auto',
+    'connect_timeout': 10.0,
+    'command_timeout': 30.0,
+    'deadline': 60.0,
+    'slow_threshold': 1.0,
+    'expect': None,
+}
+
+_MAX_ADDRESS = 254
+_MAX_LOCAL = 64
+_MAX_DOMAIN = 255
+_MAX_ENVID = 100
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
+_LABEL_CHARS_RE = re.compile(r'^[\w-]{1,63}$', re.UNICODE)
+_HEADER_NAME_RE = re.compile(r'^[!-9;-~]+$')
+_ENHANCED_RE = re.compile(r'^[245]\.\d{1,3}\.\d{1,3}$')
+_ENHANCED_PREFIX_RE = re.compile(r'^[245]\.\d{1,3}$')
+_CLASS_RE = re.compile(r'^([2-5])(?:xx)?$', re.IGNORECASE)
+
+_FQDN = []
+_FQDN_LOCK = threading.Lock()
+
+
+class ProbeOptionError(ValueError):
+    """An option that must not be used as given; ``str()`` is a one-line message naming it."""
+
+    def __init__(self, option, problem):
+        super(ProbeOptionError, self).__init__('%s: %s' % (option, problem))
+        self.option = option
+        self.problem = problem
+
+
+class ProbeOptions(dict):
+    """Validated, normalised options; ``warnings`` holds what was adjusted or is risky."""
+
+    def __init__(self, values, warnings):
+        super(ProbeOptions, self).__init__(values)
+        self.warnings = list(warnings)
+
+    def for_target(self, host=None, port=None, addresses=None):
+        """The same options aimed at another target (mx_probe fan-out), validated again where it changed."""
+        values = dict(self)
+        if host is not None:
+            values['host'] = _check_host(host, 'host')
+        if port is not None:
+            values['port'] = _check_port(port)
+        if addresses is not None:
+            values['addresses'] = _check_addresses(addresses)
+        return ProbeOptions(values, self.warnings)
+
+
+def default_helo_name():
+    """The host's FQDN, looked up once per process (it can take a reverse DNS query)."""
+    with _FQDN_LOCK:
+        if not _FQDN:
+            _FQDN.append(socket.getfqdn() or 'localhost')
+        return _FQDN[0]
+
+
+def check_wire_text(value, option, allow_newlines=False):
+    """Reject CR, LF and NUL in a value that goes into an SMTP command or header."""
+    if value is None:
+        return value
+    if not isinstance(value, str):
+        raise ProbeOptionError(option, 'must be a string')
+    if '\x00' in value:
+        raise ProbeOptionError(option, 'contains a NUL byte, refusing to send it')
+    if not allow_newlines and ('\r' in value or '\n' in value):
+        raise ProbeOptionError(option, 'contains a line break (CR/LF), refusing to send it')
+    return value
+
+
+def _check_host(value, option):
+    check_wire_text(value, option)
+    if not value or not value.strip():
+        raise ProbeOptionError(option, 'must not be empty')
+    if any(char.isspace() for char in value):
+        raise ProbeOptionError(option, 'must not contain white space')
+    return value.strip('[]') if value.startswith('[') else value
+
+
+def _check_port(value, option='port'):
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ProbeOptionError(option, 'must be a number from 1 to 65535')
+    if isinstance(value, bool) or not 1 <= port <= 65535:
+        raise ProbeOptionError(option, 'must be a number from 1 to 65535, got %s' % value)
+    return port
+
+
+def _check_ip(value, option):
+    check_wire_text(value, option)
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ProbeOptionError(option, '%r is not an IP address' % value)
+
+
+def _check_addresses(values):
+    if isinstance(values, str):
+        values = [values]
+    return [_check_ip(value, 'addresses[%d]' % index) for index, value in enumerate(values)]
+
+
+def _positive(value, option):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ProbeOptionError(option, 'must be a number of seconds')
+    if not number > 0 or number != number or number == float('inf'):
+        raise ProbeOptionError(option, 'must be more than 0 seconds')
+    return number
+
+
+def _check_domain(domain, option):
+    if domain.startswith('['):
+        if not domain.endswith(']'):
+            raise ProbeOptionError(option, 'the address literal %s is not closed' % domain)
+        literal = domain[1:-1]
+        version = 4
+        if literal.lower().startswith('ipv6:'):
+            literal = literal[5:]
+            version = 6
+        if not _is_ip(literal) or ipaddress.ip_address(literal).version != version:
+            raise ProbeOptionError(option, '%s is not a valid address literal' % domain)
+        return
+    if len(domain.encode('utf-8')) > _MAX_DOMAIN:
+        raise ProbeOptionError(option, 'the domain is longer than %d bytes' % _MAX_DOMAIN)
+    for label in domain.split('.'):
+        if not _LABEL_CHARS_RE.match(label) or label.startswith('-') or label.endswith('-'):
+            raise ProbeOptionError(option, 'the domain %r is not a valid host name' % domain)
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_mailbox(value, option, allow_null=False):
+    """Basic RFC 5321 mailbox syntax; returns the address without angle brackets ('' = null sender)."""
+    check_wire_text(value, option)
+    address = value.strip()
+    if address.startswith('<') and address.endswith('>'):
+        address = address[1:-1].strip()
+    if address == '':
+        if allow_null:
+            return ''
+        raise ProbeOptionError(option, 'must not be empty')
+    if len(address.encode('utf-8')) > _MAX_ADDRESS:
+        raise ProbeOptionError(option, 'the address is longer than %d bytes' % _MAX_ADDRESS)
+    if '@' not in address:
+        raise ProbeOptionError(option, '%r is not an address (local-part@domain)' % address)
+    local, domain = address.rsplit('@', 1)
+    if not local or not domain:
+        raise ProbeOptionError(option, '%r is not an address (local-part@domain)' % address)
+    if len(local.encode('utf-8')) > _MAX_LOCAL:
+        raise ProbeOptionError(option, 'the local part is longer than %d bytes' % _MAX_LOCAL)
+    if local.startswith('"'):
+        if len(local) < 2 or not local.endswith('"') or '"' in local[1:-1].replace('\\"', ''):
+            raise ProbeOptionError(option, 'the quoted local part of %r is not closed properly' % address)
+    else:
+        for atom in local.split('.'):
+            if not atom or any(char not in _ATEXT and ord(char) < 128 for char in atom):
+                raise ProbeOptionError(option, '%r has an invalid local part (white space, brackets or stray dots?)' % address)
+    _check_domain(domain, option)
+    return address
+
+
+def _check_helo(value):
+    check_wire_text(value, 'helo_name')
+    if not value or any(char.isspace() for char in value):
+        raise ProbeOptionError('helo_name', 'must be a single word (a domain name or an address literal)')
+    return value
+
+
+def _expectation(value, option):
+    """One `expect` entry -> (kind, value) matcher."""
+    if isinstance(value, bool):
+        raise ProbeOptionError(option, 'expected a reply code, class, enhanced code or condition name')
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ProbeOptionError(option, 'expected a reply code, class, enhanced code or condition name')
+    text = value.strip()
+    if len(text) == 3 and text.isdigit() and text[0] in '2345':
+        return ('code', int(text))
+    match = _CLASS_RE.match(text)
+    if match:
+        return ('class', int(match.group(1)))
+    if _ENHANCED_RE.match(text):
+        return ('enhanced', text)
+    if _ENHANCED_PREFIX_RE.match(text):
+        return ('enhanced_prefix', text + '.')
+    if text.lower() in errors.ALL:
+        return ('condition', text.lower())
+    raise ProbeOptionError(option, '%r is not a reply code (550), class (5, 5xx), enhanced code (5.1.1) or condition name' % value)
+
+
+def _check_expect(value):
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise ProbeOptionError('expect', 'must be a dictionary of step name -> list of codes')
+    normalised = {}
+    for step, wanted in value.items():
+        if step not in STEP_NAMES:
+            raise ProbeOptionError('expect', 'unknown step %r (one of %s)' % (step, ', '.join(STEP_NAMES)))
+        if not isinstance(wanted, (list, tuple)):
+            wanted = [wanted]
+        if not wanted:
+            raise ProbeOptionError('expect.%s' % step, 'must list at least one code')
+        normalised[step] = [_expectation(item, 'expect.%s[%d]' % (step, index)) for index, item in enumerate(wanted)]
+    return normalised
+
+
+def _check_dsn(value, warnings):
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise ProbeOptionError('dsn', 'must be a dictionary (notify, ret, envid, orcpt)')
+    unknown = set(value) - {'notify', 'ret', 'envid', 'orcpt'}
+    if unknown:
+        raise ProbeOptionError('dsn', 'unknown key(s): %s' % ', '.join(sorted(unknown)))
+    notify = value.get('notify') or []
+    if isinstance(notify, str):
+        notify = [item.strip() for item in notify.split(',')]
+    checked = []
+    for index, item in enumerate(notify):
+        check_wire_text(item, 'dsn.notify[%d]' % index)
+        word = item.strip().lower()
+        if word not in NOTIFY_VALUES:
+            raise ProbeOptionError('dsn.notify[%d]' % index, '%r is not one of %s' % (item, ', '.join(NOTIFY_VALUES)))
+        if word not in checked:
+            checked.append(word)
+    if 'never' in checked and len(checked) > 1:
+        raise ProbeOptionError('dsn.notify', 'never cannot be combined with success, failure or delay (RFC 3461 4.1)')
+    ret = value.get('ret')
+    if ret is not None:
+        check_wire_text(ret, 'dsn.ret')
+        ret = ret.strip().lower()
+        if ret not in RET_VALUES:
+            raise ProbeOptionError('dsn.ret', 'must be full or hdrs')
+    envid = value.get('envid')
+    if envid is not None:
+        check_wire_text(envid, 'dsn.envid')
+        if not envid or len(envid) > _MAX_ENVID or not all(32 < ord(char) < 127 for char in envid):
+            raise ProbeOptionError('dsn.envid', 'must be 1 to %d printable ASCII characters without spaces' % _MAX_ENVID)
+    orcpt = value.get('orcpt')
+    if orcpt is not None and not isinstance(orcpt, bool):
+        raise ProbeOptionError('dsn.orcpt', 'must be true or false')
+    dsn = {'notify': checked, 'ret': ret, 'envid': envid, 'orcpt': bool(orcpt)}
+    if not checked and not ret and not envid and not dsn['orcpt']:
+        warnings.append('dsn: no DSN parameter set, nothing will be requested')
+        return None
+    return dsn
+
+
+def _check_auth(value):
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise ProbeOptionError('auth', 'must be a dictionary (username, password, mechanism)')
+    unknown = set(value) - {'username', 'password', 'mechanism'}
+    if unknown:
+        raise ProbeOptionError('auth', 'unknown key(s): %s' % ', '.join(sorted(unknown)))
+    username = value.get('username')
+    password = value.get('password')
+    if username is None and password is None:
+        return None
+    if not username:
+        raise ProbeOptionError('auth.username', 'is required with auth')
+    if password is None or password == '':
+        raise ProbeOptionError('auth.password', 'is required with auth')
+    check_wire_text(username, 'auth.username')
+    check_wire_text(password, 'auth.password')
+    mechanism = (value.get('mechanism') or 'auto').lower()
+    check_wire_text(mechanism, 'auth.mechanism')
+    if mechanism not in AUTH_MECHANISMS:
+        raise ProbeOptionError('auth.mechanism', 'must be one of %s' % ', '.join(AUTH_MECHANISMS))
+    return {'username': username, 'password': password, 'mechanism': mechanism}
+
+
+def _check_message(value):
+    value = value or {}
+    if not isinstance(value, dict):
+        raise ProbeOptionError('message', 'must be a dictionary (subject, body, headers, from_header, to_header)')
+    unknown = set(value) - {'subject', 'body', 'headers', 'from_header', 'to_header'}
+    if unknown:
+        raise ProbeOptionError('message', 'unknown key(s): %s' % ', '.join(sorted(unknown)))
+    for key in ('subject', 'from_header', 'to_header'):
+        check_wire_text(value.get(key), 'message.%s' % key)
+    check_wire_text(value.get('body'), 'message.body', allow_newlines=True)
+    headers = value.get('headers') or {}
+    if not isinstance(headers, dict):
+        raise ProbeOptionError('message.headers', 'must be a dictionary of header name -> value')
+    checked = {}
+    for name, header_value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME_RE.match(name):
+            check_wire_text(name if isinstance(name, str) else str(name), 'message.headers')
+            raise ProbeOptionError('message.headers', '%r is not a valid header name' % name)
+        if not isinstance(header_value, str):
+            header_value = str(header_value)
+        check_wire_text(header_value, 'message.headers.%s' % name)
+        checked[name] = header_value
+    return {
+        'subject': value.get('subject'),
+        'body': value.get('body'),
+        'headers': checked,
+        'from_header': value.get('from_header'),
+        'to_header': value.get('to_header'),
+    }
+
+
+def _reaches(quit_after, step):
+    """Whether a dialogue stopping after ``quit_after`` gets as far as ``step``."""
+    return quit_after is None or QUIT_AFTER.index(quit_after) >= QUIT_AFTER.index(step)
+
+
+def validate_options(raw):
+    """Normalise and check probe options; return ProbeOptions or raise ProbeOptionError."""
+    if isinstance(raw, ProbeOptions):
+        return raw
+    unknown = set(raw) - set(DEFAULTS)
+    if unknown:
+        raise ProbeOptionError(sorted(unknown)[0], 'unknown option')
+    values = dict(DEFAULTS)
+    values.update((key, value) for key, value in raw.items() if value is not None)
+    warnings = []
+
+    if values['host'] is None:
+        raise ProbeOptionError('host', 'is required')
+    values['host'] = _check_host(values['host'], 'host')
+    values['port'] = _check_port(values['port'])
+    if values['addresses'] is not None:
+        values['addresses'] = _check_addresses(values['addresses'])
+
+    ip_version = str(values['ip_version']).lower()
+    if ip_version not in IP_VERSIONS:
+        raise ProbeOptionError('ip_version', 'must be auto, 4 or 6')
+    values['ip_version'] = ip_version
+    if values['source_address']:
+        values['source_address'] = _check_ip(values['source_address'], 'source_address')
+        source_version = str(ipaddress.ip_address(values['source_address']).version)
+        if ip_version not in ('auto', source_version):
+            raise ProbeOptionError('source_address', 'is an IPv%s address but ip_version is %s' % (source_version, ip_version))
+
+    for key in ('connect_timeout', 'command_timeout', 'deadline', 'slow_threshold'):
+        values[key] = _positive(values[key], key)
+    if values['deadline'] < values['connect_timeout']:
+        raise ProbeOptionError('deadline', 'must be at least connect_timeout (%s s)' % values['connect_timeout'])
+
+    tls = str(values['tls']).lower()
+    if tls not in TLS_MODES:
+        raise ProbeOptionError('tls', 'must be one of %s' % ', '.join(TLS_MODES))
+    values['tls'] = tls
+    if tls == 'none':
+        for key in ('tls_verify', 'ca_path', 'server_name'):
+            if raw.get(key) not in (None, False, ''):
+                raise ProbeOptionError(key, 'has no effect with tls: none (conflicting TLS options)')
+    values['tls_verify'] = bool(values['tls_verify'])
+    if values['ca_path']:
+        check_wire_text(values['ca_path'], 'ca_path')
+        if not os.path.exists(values['ca_path']):
+            raise ProbeOptionError('ca_path', '%s does not exist' % values['ca_path'])
+    if values['server_name'] is not None:
+        values['server_name'] = _check_host(values['server_name'], 'server_name')
+    if tls == 'implicit' and values['port'] == 25:
+        warnings.append('tls: implicit TLS on port 25 is unusual; MTAs use STARTTLS there (implicit TLS is port 465)')
+    if tls in ('starttls', 'required') and values['port'] == 465:
+        warnings.append('port 465 normally expects implicit TLS (tls: implicit); STARTTLS there will likely time out')
+
+    values['helo_name'] = _check_helo(values['helo_name'] if values['helo_name'] is not None else default_helo_name())
+
+    quit_after = values['quit_after']
+    if quit_after is not None:
+        quit_after = str(quit_after).lower()
+        if quit_after not in QUIT_AFTER:
+            raise ProbeOptionError('quit_after', 'unknown step %r (one of %s)' % (values['quit_after'], ', '.join(QUIT_AFTER)))
+    values['quit_after'] = quit_after
+    values['send_message'] = bool(values['send_message'])
+    if quit_after == 'data' and not values['send_message']:
+        raise ProbeOptionError('quit_after', 'data needs send_message: true (DATA is never sent otherwise)')
+
+    pipelining = str(values['pipelining']).lower()
+    if pipelining not in PIPELINING_MODES:
+        raise ProbeOptionError('pipelining', 'must be one of %s' % ', '.join(PIPELINING_MODES))
+    values['pipelining'] = pipelining
+
+    values['auth'] = _check_auth(values['auth'])
+    if values['auth'] and tls == 'none':
+        warnings.append('auth: credentials will cross the network unencrypted (tls: none)')
+    values['dsn'] = _check_dsn(values['dsn'], warnings)
+
+    if values['mail_from'] is not None:
+        values['mail_from'] = check_mailbox(values['mail_from'], 'mail_from', allow_null=True)
+    elif _reaches(quit_after, 'mail'):
+        raise ProbeOptionError('mail_from', 'is required when the dialogue reaches MAIL FROM (use quit_after to stop earlier)')
+    rcpt_to = values['rcpt_to'] or []
+    if isinstance(rcpt_to, str):
+        rcpt_to = [rcpt_to]
+    values['rcpt_to'] = [check_mailbox(item, 'rcpt_to[%d]' % index) for index, item in enumerate(rcpt_to)]
+    if not values['rcpt_to'] and _reaches(quit_after, 'rcpt'):
+        raise ProbeOptionError('rcpt_to', 'needs at least one recipient when the dialogue reaches RCPT TO (use quit_after to stop earlier)')
+
+    values['message'] = _check_message(values['message'])
+    if values['send_message']:
+        trial = values['message']
+        try:
+            build_message(values['mail_from'], values['rcpt_to'], values['helo_name'], trial['subject'], trial['body'],
+                          trial['headers'], trial['from_header'], trial['to_header'])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ProbeOptionError('message', 'cannot build the message: %s' % exc)
+
+    values['expect'] = _check_expect(values['expect'])
+    return ProbeOptions(values, warnings)

@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SMTP reply parsing with hard limits (RFC 5321 4.2, enhanced codes per RFC 3463/2034).
+
+The parser never holds more than ``max_reply_bytes`` plus one receive buffer in memory,
+whatever the server sends.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .._diagnosis import errors
+
+# RFC 5321 allows 512 octets per reply line; real servers exceed it, so be lenient.
+DEFAULT_MAX_LINE = 4096
+DEFAULT_MAX_LINES = 500
+DEFAULT_MAX_REPLY_BYTES = 64 * 1024
+RECV_SIZE = 16384
+
+_DIGITS = frozenset(b'0123456789')
+_FIRST_DIGITS = frozenset(b'2345')
+_SPACE = 0x20
+_HYPHEN = 0x2d
+_CR = 0x0d
+# class.subject.detail at the start of the text, followed by white space or the end.
+_ENHANCED_RE = re.compile(r'([245])\.(\d{1,3})\.(\d{1,3})(?=[ \t]|$)')
+
+
+class ReplyLimits(object):
+    """How much a single reply may hold before reading stops."""
+
+    __slots__ = ('max_line', 'max_lines', 'max_bytes')
+
+    def __init__(self, max_line=DEFAULT_MAX_LINE, max_lines=DEFAULT_MAX_LINES, max_bytes=DEFAULT_MAX_REPLY_BYTES):
+        self.max_line = max_line
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+
+
+class ReplyError(Exception):
+    """A reply could not be read: ``condition`` is a name from ``_diagnosis.errors``.
+
+    ``lines`` holds what was read of the reply before the problem (bounded).
+    """
+
+    def __init__(self, condition, message, lines=None, code=None):
+        super(ReplyError, self).__init__(message)
+        self.condition = condition
+        self.message = message
+        self.lines = list(lines or [])
+        self.code = code
+
+
+class Reply(object):
+    """One complete SMTP reply."""
+
+    __slots__ = ('code', 'lines', 'texts', 'enhanced', 'enhanced_class_matches', 'bare_lf', 'size')
+
+    def __init__(self, code, lines, texts, enhanced, enhanced_class_matches, bare_lf, size):
+        self.code = code
+        self.lines = lines
+        self.texts = texts
+        self.enhanced = enhanced
+        self.enhanced_class_matches = enhanced_class_matches
+        self.bare_lf = bare_lf
+        self.size = size
+
+    @property
+    def text(self):
+        """The reply text without codes, lines joined by newlines."""
+        return '\n'.join(self.texts)
+
+    @property
+    def klass(self):
+        return self.code // 100
+
+    def enhanced_trusted(self, server_offers_enhanced):
+        """RFC 2034: trust the enhanced code when advertised, or when its class agrees with the reply code."""
+        if self.enhanced is None:
+            return False
+        return bool(server_offers_enhanced) or self.enhanced_class_matches
+
+    def as_dict(self, server_offers_enhanced=False):
+        return {
+            'code': self.code,
+            'enhanced': self.enhanced if self.enhanced_trusted(server_offers_enhanced) else None,
+            'lines': list(self.lines),
+            'text': self.text,
+        }
+
+
+def _decode(raw):
+    return raw.decode('utf-8', 'replace')
+
+
+def split_enhanced(text):
+    """Return (enhanced code or None, the text after it) for one reply line's text."""
+    match = _ENHANCED_RE.match(text)
+    if match is None:
+        return None, text
+    return match.group(0), text[match.end():].lstrip(' \t')
+
+
+def _line_code(raw, index, is_last, code, lines):
+    """Validate one raw line against the reply so far; return its code."""
+    if len(raw) < 3 or raw[0] not in _FIRST_DIGITS or raw[1] not in _DIGITS or raw[2] not in _DIGITS:
+        raise ReplyError(errors.REPLY_MALFORMED, 'invalid reply code in line %r' % _decode(raw[:64]), lines, code)
+    separator = raw[3] if len(raw) > 3 else _SPACE
+    if separator not in (_SPACE, _HYPHEN):
+        raise ReplyError(errors.REPLY_MALFORMED, 'invalid separator after the reply code in line %r' % _decode(raw[:64]), lines, code)
+    if is_last is not None and (separator == _HYPHEN) == is_last:
+        raise ReplyError(errors.REPLY_MALFORMED, 'continuation marks do not match the reply end', lines, code)
+    line_code = (raw[0] - 48) * 100 + (raw[1] - 48) * 10 + (raw[2] - 48)
+    if code is not None and line_code != code:
+        raise ReplyError(errors.REPLY_MALFORMED, 'reply code changed from %d to %d in a multi-line reply' % (code, line_code), lines, code)
+    return line_code
+
+
+def _build_reply(code, raw_lines, bare_lf, size):
+    lines = []
+    texts = []
+    enhanced = None
+    for raw in raw_lines:
+        line = _decode(raw)
+        lines.append(line)
+        text = line[4:]
+        if enhanced is None and text[:1] in ('2', '4', '5'):
+            found, rest = split_enhanced(text)
+            if found is not None:
+                enhanced = found
+                text = rest
+        elif enhanced is not None and text.startswith(enhanced):
+            text = text[len(enhanced):].lstrip(' \t')
+        texts.append(text)
+    class_matches = enhanced is not None and int(enhanced[0]) == code // 100
+    return Reply(code, lines, texts, enhanced, class_matches, bare_lf, size)
+
+
+def parse_reply_lines(raw_lines, bare_lf=False):
+    """Build a Reply from complete raw lines (bytes, without line ends).
+
+    Raises ReplyError(REPLY_MALFORMED) for an invalid code or a code that changes mid reply.
+    Used by tests and fuzzers; the reader validates line by line as bytes arrive.
+    """
+    if not raw_lines:
+        raise ReplyError(errors.REPLY_MALFORMED, 'empty reply')
+    code = None
+    last = len(raw_lines) - 1
+    for index, raw in enumerate(raw_lines):
+        code = _line_code(raw, index, index == last, code, None)
+    return _build_reply(code, raw_lines, bare_lf, sum(len(raw) + 2 for raw in raw_lines))
+
+
+class ReplyReader(object):
+    """Reads replies from a byte source, keeping leftover bytes for the next reply (pipelining).
+
+    ``recv(size, wait)`` returns bytes, b'' at end of stream, and raises on timeout; ``wait`` is
+    the callable's business (the connection turns it into a socket timeout).
+    """
+
+    def __init__(self, recv, limits=None):
+        self._recv = recv
+        self._buffer = bytearray()
+        self.limits = limits or ReplyLimits()
+
+    @property
+    def pending(self):
+        """Bytes received but not yet consumed by a reply."""
+        return len(self._buffer)
+
+    def discard_pending(self):
+        data = bytes(self._buffer[:256])
+        del self._buffer[:]
+        return data
+
+    def read_reply(self):
+        """Read one complete reply; raise ReplyError on a limit, bad syntax or end of stream."""
+        limits = self.limits
+        buffer = self._buffer
+        raw_lines = []
+        code = None
+        consumed = 0
+        scan_from = 0
+        bare_lf = False
+        while True:
+            newline = buffer.find(b'\n', consumed + scan_from)
+            if newline < 0:
+                partial = len(buffer) - consumed
+                if partial > limits.max_line:
+                    self._drop(len(buffer))
+                    raise ReplyError(errors.REPLY_LINE_TOO_LONG, 'a reply line exceeded %d bytes' % limits.max_line, self._decoded(raw_lines), code)
+                if len(buffer) > limits.max_bytes:
+                    self._drop(len(buffer))
+                    raise ReplyError(errors.REPLY_TOO_LARGE, 'the reply exceeded %d bytes' % limits.max_bytes, self._decoded(raw_lines), code)
+                scan_from = partial
+                chunk = self._recv(RECV_SIZE)
+                if not chunk:
+                    self._drop(len(buffer))
+                    if raw_lines or partial:
+                        message = 'the server closed the connection in the middle of a reply'
+                    else:
+                        message = 'the server closed the connection'
+                    raise ReplyError(errors.CONNECTION_CLOSED, message, self._decoded(raw_lines), code)
+                buffer += chunk
+                continue
+            scan_from = 0
+            end = newline
+            if end > consumed and buffer[end - 1] == _CR:
+                end -= 1
+            else:
+                bare_lf = True
+            if end - consumed > limits.max_line:
+                self._drop(newline + 1)
+                raise ReplyError(errors.REPLY_LINE_TOO_LONG, 'a reply line exceeded %d bytes' % limits.max_line, self._decoded(raw_lines), code)
+            raw = bytes(buffer[consumed:end])
+            is_last = len(raw) < 4 or raw[3] != _HYPHEN
+            try:
+                code = _line_code(raw, len(raw_lines), None, code, None)
+            except ReplyError as exc:
+                self._drop(newline + 1)
+                exc.lines = self._decoded(raw_lines)
+                raise
+            consumed = newline + 1
+            raw_lines.append(raw)
+            if consumed > limits.max_bytes:
+                self._drop(consumed)
+                raise ReplyError(errors.REPLY_TOO_LARGE, 'the reply exceeded %d bytes' % limits.max_bytes, self._decoded(raw_lines), code)
+            if is_last:
+                self._drop(consumed)
+                return _build_reply(code, raw_lines, bare_lf, consumed)
+            if len(raw_lines) >= limits.max_lines:
+                self._drop(consumed)
+                raise ReplyError(errors.REPLY_TOO_MANY_LINES, 'the reply exceeded %d lines' % limits.max_lines, self._decoded(raw_lines), code)
+
+    def _drop(self, count):
+        del self._buffer[:count]
+
+    @staticmethod
+    def _decoded(raw_lines):
+        # Bounded sample for the transcript: the first lines only.
+        return [_decode(raw[:512]) for raw in raw_lines[:20]]
