@@ -3,13 +3,14 @@
 
 TOOLS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))tools
 
-.PHONY: help test demo sanity units integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
+.PHONY: help test demo sanity units labtests integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
 
 help:
 	@echo "make demo         build, install and run the demo against the embedded lab (no root)"
-	@echo "make test         all stages: apt (root), venv, build, sanity, units, integration, core219"
+	@echo "make test         all stages: apt (root), venv, build, sanity, units, lab-tests, integration, core219"
 	@echo "make sanity       ansible-test sanity, all default tests, whole tree"
 	@echo "make units        ansible-test units on the controller Python"
+	@echo "make labtests     the lab servers' own pytest suites (lab/*/tests)"
 	@echo "make integration  ansible-test integration (real-lab targets need root)"
 	@echo "make core219      unit tests, plugin docs, 3.8 import and embedded lab on ansible-core 2.19"
 	@echo "make build        build the artifact into build/dist and check its contents"
@@ -28,6 +29,9 @@ sanity:
 
 units:
 	$(TOOLS)/run-units
+
+labtests:
+	$(TOOLS)/run-labtests
 
 integration:
 	$(TOOLS)/run-integration

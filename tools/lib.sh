@@ -12,6 +12,15 @@ MF_REQ_CORE221="$MF_ROOT/tests/requirements-core221.txt"
 MF_REQ_CORE219="$MF_ROOT/tests/requirements-core219.txt"
 MF_EXIT_SKIP=77 # a stage that cannot run for this user or machine (the automake convention)
 
+# Re-runs the calling script under tools/reaper.py (once per process tree), so daemons that the
+# labs detach are reaped when they exit and any left running are named. Call: mf_under_reaper "$0" "$@"
+mf_under_reaper() {
+    if [ -z "${MF_REAPED:-}" ] && command -v python3 >/dev/null 2>&1; then
+        export MF_REAPED=1
+        exec python3 "$MF_ROOT/tools/reaper.py" "$@"
+    fi
+}
+
 mf_say() { printf '[mailflow] %s\n' "$*" >&2; }
 mf_die() { printf '[mailflow] ERROR: %s\n' "$*" >&2; exit 1; }
 mf_is_root() { [ "$(id -u)" -eq 0 ]; }
@@ -69,8 +78,10 @@ mf_pick_controller_python() {
             MF_PYTHON="$(command -v python3 || true)"
             [ -n "$MF_PYTHON" ] || mf_die "no python3 found; install python3 and python3-venv"
             minor="$(mf_python_version "$MF_PYTHON")" || mf_die "$MF_PYTHON does not run"
-            mf_say "no Python 3.12+ found (looked for python3.12/3.13/3.14 on PATH and in pyenv);"
-            mf_say "falling back to $MF_PYTHON ($minor) with ansible-core 2.19"
+            if [ -z "${MF_PICK_NOTED:-}" ]; then
+                mf_say "no Python 3.12+ found (looked for python3.12/3.13/3.14 on PATH and in pyenv);"
+                mf_say "falling back to $MF_PYTHON ($minor) with ansible-core 2.19"
+            fi
         fi
     fi
     case "$minor" in
@@ -141,7 +152,9 @@ mf_layout() {
                 git ls-files -z -co --exclude-standard |
                 while IFS= read -r -d '' path; do
                     # a tracked file deleted in the work tree is listed but cannot be copied
-                    [ -e "$path" ] || [ -L "$path" ] && printf '%s\0' "$path"
+                    if [ -e "$path" ] || [ -L "$path" ]; then
+                        printf '%s\0' "$path"
+                    fi
                 done |
                 tar --null -T - -cf -
         ) | tar -xf - -C "$MF_COLLECTION"
@@ -198,9 +211,12 @@ mf_stage() {
     shift
     start="$(date +%s)"
     mf_say "=== stage $name: $*"
+    # a subshell, so a stage that exits (mf_die) ends only itself; errexit on inside it
     set +e
-    # a subshell, so a stage that exits (mf_die) ends only itself
-    ("$@")
+    (
+        set -e
+        "$@"
+    )
     rc=$?
     set -e
     local elapsed=$(( $(date +%s) - start ))

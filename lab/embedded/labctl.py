@@ -416,7 +416,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     state = State(args.state_dir)
     handlers = {"start": cmd_start, "serve": cmd_serve, "stop": cmd_stop, "status": cmd_status, "env": cmd_env}
-    return handlers[args.command](args, state)
+    try:
+        return handlers[args.command](args, state)
+    except PermissionError as error:
+        sys.stderr.write("labctl: %s (choose a writable state dir with MAILFLOW_EMBEDDED_STATE or --state-dir)\n"
+                         % error)
+        return 1
 
 
 if __name__ == "__main__":

@@ -137,9 +137,9 @@ options:
       - Check mode always behaves as if this were false, and says so in RV(check_mode_note).
     type: bool
     default: false
-  message:
+  content:
     description:
-      - The test message for O(send_message=true). It gets C(From), C(To), C(Subject), C(Date), C(Message-ID) and
+      - The test message for O(send_message=true). (The name C(message) is reserved by Ansible.) It gets C(From), C(To), C(Subject), C(Date), C(Message-ID) and
         C(MIME-Version) headers, then the body, dot-stuffed and ended with a lone C(.) as the protocol requires.
     type: dict
     suboptions:
@@ -203,9 +203,10 @@ options:
   slow_threshold:
     description:
       - A step whose reply takes longer than this many seconds, yet is correct, is marked RV(steps[].slow) and the
-        diagnosis gets a tarpit note (slow is not failed).
+        diagnosis gets a tarpit note (slow is not failed). In a pipelined group each reply counts from the one before.
+      - Default is automatic, 0.25 seconds plus four times the TCP connect time (a few network round trips), so
+        greeting delays, tarpits and flow control show on a near or a far server alike.
     type: float
-    default: 1.0
   expect:
     description:
       - Per step name, the replies that count as success for that step, for negative tests such as "an unknown user
@@ -288,7 +289,7 @@ EXAMPLES = r'''
     dsn:
       notify: [success, failure]
     send_message: true
-    message:
+    content:
       subject: Test from Contoso
       body: This is a test message
     transcript_path: /tmp/TelnetTest.txt
@@ -501,7 +502,7 @@ capabilities:
     smtputf8:
       description: C(SMTPUTF8) offered.
       type: bool
-    8bitmime:
+    eightbitmime:
       description: C(8BITMIME) offered.
       type: bool
     chunking:

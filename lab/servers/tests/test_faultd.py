@@ -336,6 +336,18 @@ def test_auth_required(lab):
         assert secret not in log_text
 
 
+def test_out_of_turn_secret_is_not_logged(lab):
+    client = connect(lab, "unrecognized_500")
+    client.reply()
+    assert client.cmd("Hunter2-Secret") == ["500 5.3.3 Unrecognized command"]
+    assert client.cmd("NOOP") == ["500 5.3.3 Unrecognized command"]
+    verbs = [event["verb"] for event in wait_for_event(lab, "unrecognized_500",
+                                                       lambda event: event["event"] == "command")]
+    assert "(unknown)" in verbs and "NOOP" in verbs
+    with open(lab.paths["log.jsonl"], encoding="utf-8") as handle:
+        assert "hunter2" not in handle.read().lower()
+
+
 # --- hostile --------------------------------------------------------------------------------------------------------
 
 def test_no_banner(lab):

@@ -43,6 +43,7 @@ G_CODES = 'Exchange Telnet guide: SMTP reply codes'
 G_BEFORE = 'Exchange Telnet guide: before you begin'
 G_SESSION = 'Exchange Telnet guide: successful session'
 G_STEP3 = 'Exchange Telnet guide: step 3'
+G_NSLOOKUP = 'Exchange Telnet guide: step 2 (nslookup, set type=mx)'
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. The Exchange Telnet guide: every step, reply code and failure cause it names.
@@ -2322,6 +2323,22 @@ VENDOR = (
 # 6. A passed dialogue, by the last step that ran (diagnose_success).
 # ---------------------------------------------------------------------------------------------------------------
 SUCCESS = (
+    {
+        'match': {'step': ('mx',)},
+        'category': 'mx_ok', 'status': 'ok',
+        'summary': 'MX records found; the exchangers have addresses.',
+        'causes': ('The domain publishes MX records and every exchanger resolves to an address.',),
+        'remedy': 'Nothing to fix.',
+        'references': ('RFC 5321 5.1', G_NSLOOKUP),
+    },
+    {
+        'match': {'step': ('route',)},
+        'category': 'route_ok', 'status': 'ok',
+        'summary': 'An exchanger of the domain accepts the recipients, as an MTA would find it.',
+        'causes': ('The MX lookup succeeded and the first exchanger tried in preference order accepted.',),
+        'remedy': 'Nothing to fix.',
+        'references': ('RFC 5321 5.1',),
+    },
     {
         'match': {'step': ('connect', 'banner')},
         'category': 'server_reachable', 'status': 'ok',

@@ -31,7 +31,7 @@ SMTP_OPTIONS_ARGSPEC = dict(
         mechanism=dict(type='str', default='auto', choices=list(AUTH_MECHANISMS)),
     )),
     send_message=dict(type='bool', default=False),
-    message=dict(type='dict', options=dict(
+    content=dict(type='dict', options=dict(
         subject=dict(type='str'),
         body=dict(type='str'),
         headers=dict(type='dict', default={}),
@@ -45,7 +45,7 @@ SMTP_OPTIONS_ARGSPEC = dict(
     connect_timeout=dict(type='float', default=10.0),
     command_timeout=dict(type='float', default=30.0),
     deadline=dict(type='float', default=60.0),
-    slow_threshold=dict(type='float', default=1.0),
+    slow_threshold=dict(type='float'),
     expect=dict(type='dict', default={}),
 )
 

@@ -14,7 +14,7 @@ _FLAGS = {
     'STARTTLS': 'starttls',
     'DSN': 'dsn',
     'SMTPUTF8': 'smtputf8',
-    '8BITMIME': '8bitmime',
+    '8BITMIME': 'eightbitmime',
     'CHUNKING': 'chunking',
     'ENHANCEDSTATUSCODES': 'enhancedstatuscodes',
 }

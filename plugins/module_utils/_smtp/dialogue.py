@@ -26,6 +26,9 @@ from .transcript import MASK, Redactor, Transcript
 
 CRLF = b'\r\n'
 _CLOSED_QUIETLY = (errors.CONNECTION_CLOSED, errors.CONNECTION_RESET)
+# Automatic slow threshold: this much, plus a few network round trips (the TCP connect time).
+SLOW_BASE_SECONDS = 0.25
+SLOW_RTT_FACTOR = 4
 _TRANSACTION_STEPS = ('message', 'data', 'rcpt', 'mail', 'auth', 'ehlo_tls', 'starttls', 'helo', 'ehlo', 'banner', 'connect')
 
 
@@ -90,6 +93,7 @@ class SmtpProbe(object):
         self.reader = None
         self._quit_sent = False
         self._closed = False
+        self._slow_limit = self.options['slow_threshold'] or SLOW_BASE_SECONDS
 
     # --- public ------------------------------------------------------------------------
 
@@ -110,7 +114,7 @@ class SmtpProbe(object):
     def _enhanced_offered(self):
         return bool(self.capabilities.get('enhancedstatuscodes'))
 
-    def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None):
+    def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None, waited=None):
         elapsed = (time.monotonic() - started) * 1000.0 if started is not None else 0.0
         enhanced = reply.enhanced if reply is not None and reply.enhanced_trusted(self._enhanced_offered()) else None
         step = {
@@ -128,9 +132,10 @@ class SmtpProbe(object):
         step['ok'] = bool(ok)
         if reply is not None and reply.bare_lf:
             self._note(errors.REPLY_BARE_LF, 'the %s reply ended lines with a bare LF instead of CRLF' % name)
-        if step['ok'] and reply is not None and elapsed > self.options['slow_threshold'] * 1000.0:
+        waited = elapsed / 1000.0 if waited is None else waited
+        if step['ok'] and reply is not None and waited > self._slow_limit:
             step['slow'] = True
-            self._note(errors.TARPIT, 'the %s reply took %.1f s (slow but valid)' % (name, elapsed / 1000.0))
+            self._note(errors.TARPIT, 'the %s reply took %.2f s (slow but valid)' % (name, waited))
         self.steps.append(step)
         self._replies.append((reply, enhanced))
         return step
@@ -171,6 +176,7 @@ class SmtpProbe(object):
         if any(command.name == 'quit' for command in commands):
             self._quit_sent = True
         results = []
+        previous = started
         for index, command in enumerate(commands):
             if index:
                 conn.begin()
@@ -178,9 +184,12 @@ class SmtpProbe(object):
                 reply = self.reader.read_reply()
             except (ReplyError, TransportError) as exc:
                 self._read_failed(commands, index, started, exc)
+            arrived = time.monotonic()
             self.transcript.received(reply.lines)
             if record:
-                self._record(command.name, command.display, reply, started)
+                # In a pipelined group the server's own time for a reply is since the previous one.
+                self._record(command.name, command.display, reply, started, waited=arrived - previous)
+            previous = arrived
             results.append((reply, started))
             if reply.code == 421 and command.name != 'quit':
                 if not record:
@@ -304,6 +313,8 @@ class SmtpProbe(object):
             'source_address': local[0] if local else None,
         })
         self.transcript.event('connected to %s port %d from %s' % (sockaddr[0], sockaddr[1], self.target['source_address']))
+        if not options['slow_threshold']:
+            self._slow_limit = SLOW_BASE_SECONDS + SLOW_RTT_FACTOR * attempts[-1]['elapsed_ms'] / 1000.0
         condition = message = None
         if options['tls'] == 'implicit':
             outcome, condition, message = self._handshake(verify)
@@ -373,8 +384,8 @@ class SmtpProbe(object):
         self.tls['certificate'] = certificate_summary(der)
         if verify:
             self.tls['verified'] = True
-        self.transcript.event('TLS established: %s %s%s' % (self.tls['version'], self.tls['cipher'],
-                                                           ', certificate verified' if verify else ''))
+        self.transcript.event('TLS established: %s %s%s' % (
+            self.tls['version'], self.tls['cipher'], ', certificate verified' if verify else ''))
         return 'ok', None, None
 
     def _verify_failed(self, condition, message):
@@ -490,10 +501,11 @@ class SmtpProbe(object):
     def _mail_parameters(self, message_size, eight_bit, utf8):
         caps = self.capabilities
         params = []
-        if message_size is not None and caps.get('size') is not None:
-            params.append('SIZE=%d' % message_size)
-            if caps['size'] and message_size > caps['size']:
-                self._note(errors.SIZE_EXCEEDED, 'the message (%d bytes) is larger than the server SIZE limit (%d)' % (message_size, caps['size']))
+        limit = caps.get('size')
+        if message_size is not None and limit is not None:
+            params.append('SIZE=%s' % message_size)
+            if limit and message_size > limit:
+                self._note(errors.SIZE_EXCEEDED, 'the message (%s bytes) is larger than the server SIZE limit (%s)' % (message_size, limit))
         if eight_bit:
             params.append('BODY=8BITMIME')
         if utf8:
@@ -534,9 +546,9 @@ class SmtpProbe(object):
         wire_message = None
         eight_bit = False
         if sending:
-            body = options['message']['body']
-            eight_bit = bool(caps.get('8bitmime')) and body is not None and not is_ascii(body)
-            text = options['message']
+            body = options['content']['body']
+            eight_bit = bool(caps.get('eightbitmime')) and body is not None and not is_ascii(body)
+            text = options['content']
             raw = build_message(options['mail_from'], options['rcpt_to'], options['helo_name'], text['subject'], text['body'],
                                 text['headers'], text['from_header'], text['to_header'], eight_bit=eight_bit, utf8=utf8)
             eight_bit = eight_bit and b'Content-Transfer-Encoding: 8bit' in raw

@@ -10,6 +10,7 @@ turned into a command-injection tool. Errors name the option, never echo a secre
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import socket
@@ -41,7 +42,7 @@ DEFAULTS = {
     'dsn': None,
     'auth': None,
     'send_message': False,
-    'message': None,
+    'content': None,
     'quit_after': None,
     'pipelining': 'auto',
     'source_address': None,
@@ -49,7 +50,7 @@ DEFAULTS = {
     'connect_timeout': 10.0,
     'command_timeout': 30.0,
     'deadline': 60.0,
-    'slow_threshold': 1.0,
+    'slow_threshold': None,
     'expect': None,
 }
 
@@ -155,7 +156,7 @@ def _positive(value, option):
         number = float(value)
     except (TypeError, ValueError):
         raise ProbeOptionError(option, 'must be a number of seconds')
-    if not number > 0 or number != number or number == float('inf'):
+    if math.isnan(number) or math.isinf(number) or number <= 0:
         raise ProbeOptionError(option, 'must be more than 0 seconds')
     return number
 
@@ -331,27 +332,27 @@ def _check_auth(value):
     return {'username': username, 'password': password, 'mechanism': mechanism}
 
 
-def _check_message(value):
+def _check_content(value):
     value = value or {}
     if not isinstance(value, dict):
-        raise ProbeOptionError('message', 'must be a dictionary (subject, body, headers, from_header, to_header)')
+        raise ProbeOptionError('content', 'must be a dictionary (subject, body, headers, from_header, to_header)')
     unknown = set(value) - {'subject', 'body', 'headers', 'from_header', 'to_header'}
     if unknown:
-        raise ProbeOptionError('message', 'unknown key(s): %s' % ', '.join(sorted(unknown)))
+        raise ProbeOptionError('content', 'unknown key(s): %s' % ', '.join(sorted(unknown)))
     for key in ('subject', 'from_header', 'to_header'):
-        check_wire_text(value.get(key), 'message.%s' % key)
-    check_wire_text(value.get('body'), 'message.body', allow_newlines=True)
+        check_wire_text(value.get(key), 'content.%s' % key)
+    check_wire_text(value.get('body'), 'content.body', allow_newlines=True)
     headers = value.get('headers') or {}
     if not isinstance(headers, dict):
-        raise ProbeOptionError('message.headers', 'must be a dictionary of header name -> value')
+        raise ProbeOptionError('content.headers', 'must be a dictionary of header name -> value')
     checked = {}
     for name, header_value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME_RE.match(name):
-            check_wire_text(name if isinstance(name, str) else str(name), 'message.headers')
-            raise ProbeOptionError('message.headers', '%r is not a valid header name' % name)
+            check_wire_text(name if isinstance(name, str) else str(name), 'content.headers')
+            raise ProbeOptionError('content.headers', '%r is not a valid header name' % name)
         if not isinstance(header_value, str):
             header_value = str(header_value)
-        check_wire_text(header_value, 'message.headers.%s' % name)
+        check_wire_text(header_value, 'content.headers.%s' % name)
         checked[name] = header_value
     return {
         'subject': value.get('subject'),
@@ -396,7 +397,8 @@ def validate_options(raw):
             raise ProbeOptionError('source_address', 'is an IPv%s address but ip_version is %s' % (source_version, ip_version))
 
     for key in ('connect_timeout', 'command_timeout', 'deadline', 'slow_threshold'):
-        values[key] = _positive(values[key], key)
+        if values[key] is not None:
+            values[key] = _positive(values[key], key)
     if values['deadline'] < values['connect_timeout']:
         raise ProbeOptionError('deadline', 'must be at least connect_timeout (%s s)' % values['connect_timeout'])
 
@@ -453,14 +455,14 @@ def validate_options(raw):
     if not values['rcpt_to'] and _reaches(quit_after, 'rcpt'):
         raise ProbeOptionError('rcpt_to', 'needs at least one recipient when the dialogue reaches RCPT TO (use quit_after to stop earlier)')
 
-    values['message'] = _check_message(values['message'])
+    values['content'] = _check_content(values['content'])
     if values['send_message']:
-        trial = values['message']
+        trial = values['content']
         try:
             build_message(values['mail_from'], values['rcpt_to'], values['helo_name'], trial['subject'], trial['body'],
                           trial['headers'], trial['from_header'], trial['to_header'])
         except (ValueError, TypeError, IndexError) as exc:
-            raise ProbeOptionError('message', 'cannot build the message: %s' % exc)
+            raise ProbeOptionError('content', 'cannot build the message: %s' % exc)
 
     values['expect'] = _check_expect(values['expect'])
     return ProbeOptions(values, warnings)

@@ -85,7 +85,7 @@ def postfix_like(users=('kate@fabrikam.test',), ehlo=(b'250-mx1.fabrikam.test', 
     state = {'accepted': 0}
 
     def answer(line):
-        verb = line.split(b' ', 1)[0].split(b':', 1)[0].upper()
+        verb = line if line == b'<end of data>' else line.split(b' ', 1)[0].split(b':', 1)[0].upper()
         if verb in overrides:
             return overrides[verb]
         if verb == b'EHLO':

@@ -22,7 +22,7 @@ def test_the_guides_exchange_ehlo():
     assert caps['seen_client_address'] == '172.16.0.5'
     assert caps['size'] == 37748736
     assert caps['pipelining'] and caps['dsn'] and caps['enhancedstatuscodes'] and caps['starttls']
-    assert caps['8bitmime'] and caps['chunking']
+    assert caps['eightbitmime'] and caps['chunking']
     assert caps['smtputf8'] is False
     assert caps['auth'] == ['NTLM']
     assert caps['other'] == ['X-ANONYMOUSTLS', 'X-EXPS GSSAPI NTLM', 'BINARYMIME', 'XRDST']

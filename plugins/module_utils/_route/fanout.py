@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bounded concurrent fan-out.
+
+Probes are blocking socket dialogues (the SMTP engine), so they run on a thread pool with at
+most ``workers`` threads; the caller's thread schedules follow-up work as results arrive. A
+dead address is connected to once per run: ``ConnectGate`` shares its failure with every other
+probe of the same address, as an MTA's dead-host cache does.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from .._diagnosis import errors
+from .._smtp.connection import TransportError, open_socket
+
+# Connect failures that say the address is dead for this run; others (e.g. a bad source address) are retried.
+SHARED_CONNECT_FAILURES = frozenset((
+    errors.CONNECTION_REFUSED, errors.CONNECT_TIMEOUT, errors.NO_ROUTE, errors.NETWORK_UNREACHABLE,
+))
+
+
+class _GateEntry(object):
+    __slots__ = ('settled', 'failure')
+
+    def __init__(self):
+        self.settled = threading.Event()
+        self.failure = None
+
+
+class ConnectGate(object):
+    """An ``opener`` for the SMTP engine that connects to each (address, port, source) at most once
+    while it is dead.
+
+    The first probe of an address connects; probes of the same address that start meanwhile wait
+    for that outcome. A refused or timed-out address fails them at once, without another connect
+    attempt; a live one lets each of them connect on its own.
+    """
+
+    def __init__(self, opener=open_socket):
+        self._opener = opener
+        self._lock = threading.Lock()
+        self._entries = {}
+        self.connects = 0
+
+    def open(self, family, sockaddr, source_address, timeout):
+        key = (sockaddr[0], sockaddr[1], source_address)
+        with self._lock:
+            entry = self._entries.get(key)
+            leader = entry is None
+            if leader:
+                entry = self._entries[key] = _GateEntry()
+        if leader:
+            return self._connect(entry, family, sockaddr, source_address, timeout)
+        if not entry.settled.wait(timeout):
+            raise TransportError(errors.CONNECT_TIMEOUT, 'no answer from %s within %.1f s (an earlier attempt to the same address '
+                                 'was still waiting)' % (sockaddr[0], timeout))
+        failure = entry.failure
+        if failure is not None:
+            raise TransportError(failure.condition, '%s (the same address failed earlier in this run; not tried again)' % failure.message)
+        with self._lock:
+            self.connects += 1
+        return self._opener(family, sockaddr, source_address, timeout)
+
+    def _connect(self, entry, family, sockaddr, source_address, timeout):
+        with self._lock:
+            self.connects += 1
+        try:
+            sock = self._opener(family, sockaddr, source_address, timeout)
+        except TransportError as exc:
+            if exc.condition in SHARED_CONNECT_FAILURES:
+                entry.failure = exc
+            else:
+                # Not a verdict on the address: the next probe tries again itself.
+                with self._lock:
+                    if self._entries.get((sockaddr[0], sockaddr[1], source_address)) is entry:
+                        del self._entries[(sockaddr[0], sockaddr[1], source_address)]
+            entry.settled.set()
+            raise
+        except BaseException:
+            entry.settled.set()
+            raise
+        entry.settled.set()
+        return sock
+
+
+class BoundedRunner(object):
+    """A thread pool of at most ``workers`` threads, drained by the caller's thread.
+
+    ``submit`` queues a call under a tag; ``completed()`` yields (tag, result) as calls finish and
+    may be fed more work meanwhile. A call that raises ends the run: the exception propagates from
+    ``completed()``. ``close()`` cancels what has not started and joins every thread.
+    """
+
+    def __init__(self, workers):
+        self._workers = max(1, int(workers))
+        self._pool = None
+        self._pending = {}
+
+    def submit(self, tag, call, *args):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers)
+        self._pending[self._pool.submit(call, *args)] = tag
+
+    def completed(self):
+        while self._pending:
+            done, _running = wait(list(self._pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                tag = self._pending.pop(future)
+                yield tag, future.result()
+
+    def close(self):
+        for future in list(self._pending):
+            future.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""smtp_probe module: option errors before any connection, check mode, facts, changed, transcript file, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.mailops.mailflow.plugins.modules import smtp_probe
+from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._smtp.smtp_server import Mta, ScriptedServer
+
+PASSWORD = 'Zq7-unique-password-Xv9'
+
+
+@pytest.fixture
+def server():
+    mta = Mta(tls=False, auth=('chris@contoso.test', PASSWORD), auth_before_tls=True)
+    with ScriptedServer(mta) as scripted:
+        scripted.mta = mta
+        yield scripted
+
+
+def run(capsys, args, check_mode=False):
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            smtp_probe.main()
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+def guide_args(server, **changes):
+    args = {'host': '127.0.0.1', 'port': server.port, 'helo_name': 'contoso.test', 'mail_from': 'chris@contoso.test',
+            'rcpt_to': ['kate@fabrikam.test'], 'dsn': {'notify': ['success', 'failure']}, 'tls': 'none',
+            'content': {'subject': 'Test from Contoso', 'body': 'This is a test message'}}
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize('changes, prefix', [
+    ({'rcpt_to': ['kate@fabrikam.test', 'x@y.test\r\nDATA']}, 'rcpt_to[1]: '),
+    ({'helo_name': 'contoso.test\nRSET'}, 'helo_name: '),
+    ({'mail_from': 'chris@contoso.test\x00'}, 'mail_from: '),
+    ({'dsn': {'envid': 'a\rb'}}, 'dsn.envid: '),
+    ({'content': {'headers': {'X-A': 'b\r\nBcc: c@d.test'}}}, 'content.headers.X-A: '),
+    ({'port': 70000}, 'port: '),
+    ({'rcpt_to': []}, 'rcpt_to: '),
+    ({'mail_from': 'not an address'}, 'mail_from: '),
+    ({'tls': 'none', 'tls_verify': True}, 'tls_verify: '),
+    ({'deadline': 1, 'connect_timeout': 5}, 'deadline: '),
+    ({'expect': {'rcpt': ['nonsense']}}, 'expect.rcpt[0]: '),
+    ({'quit_after': 'data'}, 'quit_after: '),
+])
+def test_bad_options_fail_before_any_connection(capsys, server, changes, prefix):
+    result, _out = run(capsys, guide_args(server, **changes))
+    assert result['failed'] is True
+    assert server.sessions == []
+    if '\\x00' in repr(changes) and 'syslog' in result['msg']:
+        # AnsibleModule itself refuses a NUL while logging the invocation; still nothing was sent.
+        return
+    assert result['msg'].startswith(prefix)
+
+
+def test_the_guides_session_sends_and_reports_changed(capsys, server):
+    result, _out = run(capsys, guide_args(server, send_message=True))
+    assert result['changed'] is True
+    assert result['passed'] is True
+    assert result['queued_as'] == 'D50CD160033'
+    assert [step['name'] for step in result['steps']] == ['connect', 'banner', 'ehlo', 'mail', 'rcpt', 'data', 'message', 'quit']
+    assert result['steps'][4]['command'] == 'RCPT TO:<kate@fabrikam.test> NOTIFY=SUCCESS,FAILURE'
+    label = '127.0.0.1:%d' % server.port
+    facts = result['ansible_facts']['mailflow']['smtp'][label]
+    assert facts['queued_as'] == 'D50CD160033' and facts['passed'] is True
+    assert result['msg'] == '%s passed: %s' % (label, result['diagnosis']['summary'])
+    assert b'Subject: Test from Contoso' in server.mta.messages[0]
+
+
+def test_check_mode_never_sends_data(capsys, server):
+    result, _out = run(capsys, guide_args(server, send_message=True, quit_after='data'), check_mode=True)
+    assert result['changed'] is False
+    assert 'check mode' in result['check_mode_note']
+    assert server.mta.messages == []
+    assert not any(line.startswith(b'DATA') for session in server.sessions for line in session.commands)
+    assert [step['name'] for step in result['steps']][-2:] == ['rset', 'quit']
+
+
+def test_default_stops_after_rcpt_and_is_not_a_change(capsys, server):
+    result, _out = run(capsys, guide_args(server, name='fabrikam-mx'))
+    assert result['changed'] is False and result['passed'] is True
+    assert list(result['ansible_facts']['mailflow']['smtp']) == ['fabrikam-mx']
+    assert not any(line.startswith(b'DATA') for session in server.sessions for line in session.commands)
+
+
+def test_a_failed_probe_is_data_not_a_task_failure(capsys, server):
+    result, _out = run(capsys, guide_args(server, rcpt_to=['nobody@fabrikam.test']))
+    assert result.get('failed') is not True
+    assert result['passed'] is False
+    assert result['msg'].endswith('failed at rcpt: %s' % result['diagnosis']['summary'])
+
+
+def test_expected_negative_reply_passes(capsys, server):
+    result, _out = run(capsys, guide_args(server, rcpt_to=['nobody@fabrikam.test'], expect={'rcpt': [550]}))
+    assert result['passed'] is True
+    assert 'got the expected 550 5.1.1' in result['msg']
+
+
+def test_transcript_file_is_private_and_has_no_secret(capsys, server, tmp_path):
+    path = tmp_path / 'TelnetTest.txt'
+    path.write_text('old content')
+    os.chmod(str(path), 0o644)
+    result, out = run(capsys, guide_args(server, transcript_path=str(path), auth={'username': 'chris@contoso.test', 'password': PASSWORD}))
+    assert result['passed'] is True
+    content = path.read_text()
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
+    assert content.splitlines() == result['transcript']
+    assert '-> AUTH PLAIN ********' in content
+    for text in (out, content):
+        assert PASSWORD not in text
+
+
+def test_warnings_are_warnings(capsys, server):
+    result, _out = run(capsys, guide_args(server, tls='starttls'))
+    facts = result['ansible_facts']['mailflow']['smtp']['127.0.0.1:%d' % server.port]
+    assert facts['warnings'] == ['the server did not offer STARTTLS: the session continues unencrypted']
+    # Shown as task warnings (strings before ansible-core 2.20, structured events after).
+    assert facts['warnings'][0] in json.dumps(result['warnings'])
+
+
+def test_unwritable_transcript_path_fails_with_the_result(capsys, server, tmp_path):
+    result, _out = run(capsys, guide_args(server, transcript_path=str(tmp_path / 'missing' / 'log.txt')))
+    assert result['failed'] is True
+    assert result['msg'].startswith('transcript_path: ')
+    assert result['steps']
