@@ -195,8 +195,10 @@ options:
       - Check mode always behaves as if this were false, and says so in RV(check_mode_note).
     type: bool
     default: false
-  message:
-    description: The test message for O(send_message=true), as in M(mailops.mailflow.smtp_probe).
+  content:
+    description:
+      - The test message for O(send_message=true), as in M(mailops.mailflow.smtp_probe). (The name C(message) is
+        reserved by Ansible.)
     type: dict
     suboptions:
       subject:
@@ -251,12 +253,12 @@ options:
     description:
       - A correct reply slower than this many seconds is marked slow in its probe, with a tarpit note. Slow is not
         failed, for the verdict either.
+      - Default is automatic, as in M(mailops.mailflow.smtp_probe) (a few network round trips of each exchanger).
     type: float
-    default: 1.0
   expect:
     description:
       - Per step name, the replies that count as success for that step, as in M(mailops.mailflow.smtp_probe). It sets
-        each probe's RV(probes[].passed) and diagnosis.
+        each probe's C(passed) and C(diagnosis).
       - The verdict ignores it. An MTA acts on the reply codes, so an expected 550 is still a rejection.
     type: dict
     default: {}
@@ -406,13 +408,13 @@ probes:
   elements: dict
   contains:
     exchanger:
-      description: The exchanger's host name (also in RV(probes[].target.host)).
+      description: The exchanger's host name (also in C(target.host)).
       type: str
       sample: mx1.fabrikam.test
     address:
       description:
-        - The address probed. RV(probes[].target.address) is the address that accepted the connection, null when
-          none did; this one is set either way.
+        - The address probed. C(target.address) is the address that accepted the connection, null when none did;
+          this one is set either way.
       type: str
       sample: 127.0.0.11
     preference:
@@ -696,11 +698,11 @@ def main():
         facts_entries = {name or results[0]['domain']: results[0]}
     else:
         counts = outcome_counts(results)
+        summary = ', '.join('%d %s' % (counts[key], key) for key in sorted(counts))
         output = {
             'results': results,
             'outcomes': counts,
-            'msg': '%d domain%s: %s' % (len(results), '' if len(results) == 1 else 's',
-                                         ', '.join('%d %s' % (counts[key], key) for key in sorted(counts))),
+            'msg': '%d domain%s: %s' % (len(results), '' if len(results) == 1 else 's', summary),
         }
         facts_entries = dict((result['domain'], result) for result in results)
     if check_mode_note:

@@ -114,6 +114,8 @@ options:
   auth:
     description:
       - Log in with C(AUTH) after TLS. Mechanisms C(PLAIN) and C(LOGIN).
+      - Credentials are only sent over TLS. With O(tls=starttls) and a server that does not offer C(STARTTLS), the probe
+        fails at the C(starttls) step instead; only O(tls=none) allows plain-text C(AUTH).
       - The password never appears in any output, fact or transcript, nor its base64 forms.
     type: dict
     suboptions:

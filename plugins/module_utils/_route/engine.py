@@ -10,9 +10,10 @@ answer arrives, so a slow DNS answer for one domain delays no other.
 
 from __future__ import annotations
 
+import collections
 import time
 
-from .._dns.mx import MxOptions, OptionError, make_resolver, resolve_many
+from .._dns.mx import DEFAULT_MAX_WORKERS, MxOptions, OptionError, make_resolver, resolve_many
 from .._dns.validate import normalize_domains
 from .._smtp.connection import open_socket
 from .._smtp.dialogue import run_probe
@@ -25,6 +26,9 @@ MODES = ('all', 'first_success')
 DEFAULT_CONCURRENCY = 100
 # Each probe in flight holds a thread and a socket; this keeps a run well inside the usual 1024 descriptors.
 MAX_CONCURRENCY = 500
+# MX lookups in flight at once (the DNS engine's own default): a burst of hundreds of UDP queries can
+# overflow a resolver's socket buffer, and every dropped query costs a dns_timeout before its retry.
+DNS_IN_FLIGHT = DEFAULT_MAX_WORKERS
 # Set per exchanger by the run, so never taken from the caller.
 _PER_TARGET_OPTIONS = ('host', 'addresses')
 _DNS_OPTION_NAMES = {'port': 'dns_port', 'timeout': 'dns_timeout', 'lifetime': 'dns_lifetime', 'tcp': 'dns_tcp'}
@@ -121,6 +125,7 @@ class RouteProbe(object):
                 self.options[domain] = shared
         self.warnings = list(self.options[self.domains[0]].warnings)
         self.stats = {'connects': 0, 'probes': 0}
+        self.dns_in_flight = DNS_IN_FLIGHT
         self._started = None
 
     # --- run -------------------------------------------------------------------------------
@@ -135,17 +140,24 @@ class RouteProbe(object):
         self._started = time.monotonic()
         gate = ConnectGate(self._opener)
         runner = BoundedRunner(self.concurrency)
+        unresolved = collections.deque()
         resolver = None
         try:
             for run in runs.values():
                 if run.domain in self.records:
                     self._plan(run, dict(self.records[run.domain], domain=run.domain), runner, gate)
-                    continue
-                if resolver is None:
-                    resolver = self._resolver or make_resolver(self.mx_options)
+                else:
+                    unresolved.append(run)
+            if unresolved:
+                resolver = self._resolver or make_resolver(self.mx_options)
+            for _slot in range(min(len(unresolved), self.dns_in_flight, self.concurrency)):
+                run = unresolved.popleft()
                 runner.submit(('dns', run, None), self._resolve, run.domain, resolver)
             for (kind, run, index), value in runner.completed():
                 if kind == 'dns':
+                    if unresolved:
+                        waiting = unresolved.popleft()
+                        runner.submit(('dns', waiting, None), self._resolve, waiting.domain, resolver)
                     self._plan(run, value, runner, gate)
                 else:
                     self._probed(run, index, value, runner, gate)

@@ -11,8 +11,8 @@ probe of the same address, as an MTA's dead-host cache does.
 
 from __future__ import annotations
 
+import queue
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .._diagnosis import errors
 from .._smtp.connection import TransportError, open_socket
@@ -88,34 +88,85 @@ class ConnectGate(object):
 
 
 class BoundedRunner(object):
-    """A thread pool of at most ``workers`` threads, drained by the caller's thread.
+    """At most ``workers`` threads, drained by the caller's thread.
 
     ``submit`` queues a call under a tag; ``completed()`` yields (tag, result) as calls finish and
     may be fed more work meanwhile. A call that raises ends the run: the exception propagates from
-    ``completed()``. ``close()`` cancels what has not started and joins every thread.
+    ``completed()``. ``close()`` drops what has not started and joins every thread.
+
+    Threads start each other, two each, as a tree: ``Thread.start()`` waits for the new thread to
+    run, and one thread starting 200 in a row spends most of a 200 ms probe on those waits, while
+    a tree overlaps them (measured: 50-200 ms in a row, 10-20 ms as a tree).
     """
 
     def __init__(self, workers):
-        self._workers = max(1, int(workers))
-        self._pool = None
-        self._pending = {}
+        self._limit = max(1, int(workers))
+        self._lock = threading.Lock()
+        self._threads = []
+        self._wanted = 0
+        self._closing = False
+        self._backlog = []
+        self._outstanding = 0
+        self._tasks = queue.Queue()
+        self._finished = queue.Queue()
 
     def submit(self, tag, call, *args):
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self._workers)
-        self._pending[self._pool.submit(call, *args)] = tag
+        self._backlog.append((tag, call, args))
+
+    def _flush(self):
+        if not self._backlog:
+            return
+        self._outstanding += len(self._backlog)
+        for item in self._backlog:
+            self._tasks.put(item)
+        self._backlog = []
+        with self._lock:
+            self._wanted = max(self._wanted, min(self._limit, self._outstanding))
+        self._grow()
+
+    def _grow(self):
+        """Start up to two more threads while fewer than wanted run."""
+        for _child in range(2):
+            with self._lock:
+                if self._closing or len(self._threads) >= self._wanted:
+                    return
+                thread = threading.Thread(target=self._work, name='mailflow-route-%d' % len(self._threads))
+                thread.daemon = True
+                self._threads.append(thread)
+            thread.start()
+
+    def _work(self):
+        self._grow()
+        while True:
+            item = self._tasks.get()
+            if item is None:
+                return
+            tag, call, args = item
+            if self._closing:
+                continue
+            try:
+                self._finished.put((tag, True, call(*args)))
+            except BaseException as exc:  # pylint: disable=broad-except
+                self._finished.put((tag, False, exc))
 
     def completed(self):
-        while self._pending:
-            done, _running = wait(list(self._pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                tag = self._pending.pop(future)
-                yield tag, future.result()
+        self._flush()
+        while self._outstanding:
+            tag, ok, value = self._finished.get()
+            self._outstanding -= 1
+            if not ok:
+                raise value
+            yield tag, value
+            self._flush()
 
     def close(self):
-        for future in list(self._pending):
-            future.cancel()
-        self._pending.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        with self._lock:
+            self._closing = True
+            threads = list(self._threads)
+            self._threads = []
+        self._backlog = []
+        for _thread in threads:
+            self._tasks.put(None)
+        for thread in threads:
+            thread.join()
+        self._outstanding = 0

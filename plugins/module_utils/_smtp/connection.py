@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import select
 import socket
 import ssl
 import time
@@ -32,6 +33,9 @@ _CONNECT_ERRNOS = {
     errno.EACCES: errors.CONNECTION_REFUSED,
 }
 _SEND_CHUNK = 65536
+_POLL = getattr(select, 'poll', None)
+_POLLIN = getattr(select, 'POLLIN', 1)
+_POLLOUT = getattr(select, 'POLLOUT', 4)
 
 
 class TransportError(Exception):
@@ -181,17 +185,27 @@ def connect_any(candidates, clock, connect_timeout, source_address=None, opener=
 class Connection(object):
     """One connected socket (plain or TLS) with timed send/recv.
 
-    Tests inject any object with ``settimeout``, ``send``, ``recv``, ``close``, ``getpeername``
-    and ``getsockname`` as ``sock``.
+    A real socket is switched to non-blocking mode once and waited on with poll(), so each wait
+    costs one system call and no timeout juggling. Tests may inject any object with
+    ``settimeout``, ``send``, ``recv``, ``close``, ``getpeername`` and ``getsockname`` as ``sock``;
+    it is driven with per-call socket timeouts instead.
     """
 
     def __init__(self, sock, clock, command_timeout):
-        self.sock = sock
         self.clock = clock
         self.command_timeout = command_timeout
         self.tls = False
         self._limit_at = None
         self._limit_condition = errors.COMMAND_TIMEOUT
+        self._attach(sock)
+
+    def _attach(self, sock):
+        self.sock = sock
+        self._poller = None
+        if _POLL is not None and isinstance(sock, socket.socket):
+            sock.setblocking(False)
+            self._poller = _POLL()
+            self._fd = sock.fileno()
 
     def begin(self, timeout=None):
         """Start the time window of one command (its write and its reply)."""
@@ -211,13 +225,28 @@ class Connection(object):
             return TransportError(errors.DEADLINE_EXCEEDED, 'the overall deadline ran out')
         return TransportError(errors.COMMAND_TIMEOUT, 'no complete reply within command_timeout (%.1f s)' % self.command_timeout)
 
+    def _wait(self, events):
+        """Block until the socket is ready for ``events`` or the time window closes (TransportError)."""
+        poller = self._poller
+        poller.register(self._fd, events)
+        while not poller.poll(self._remaining() * 1000.0):
+            continue
+
     def send(self, data):
         view = memoryview(data)
         sent = 0
+        sock = self.sock
         try:
+            self._remaining()
             while sent < len(view):
-                self.sock.settimeout(self._remaining())
-                sent += self.sock.send(view[sent:sent + _SEND_CHUNK])
+                if self._poller is None:
+                    sock.settimeout(self._remaining())
+                try:
+                    sent += sock.send(view[sent:sent + _SEND_CHUNK])
+                except (BlockingIOError, ssl.SSLWantWriteError):
+                    self._wait(_POLLOUT)
+                except ssl.SSLWantReadError:
+                    self._wait(_POLLIN)
         except socket.timeout:
             raise self._timeout_error()
         except ssl.SSLError as exc:
@@ -228,9 +257,21 @@ class Connection(object):
             raise TransportError(errors.CONNECTION_RESET, 'sending failed: %s' % (exc.strerror or exc))
 
     def recv(self, size):
+        sock = self.sock
         try:
-            self.sock.settimeout(self._remaining())
-            return self.sock.recv(size)
+            if self._poller is None:
+                sock.settimeout(self._remaining())
+                return sock.recv(size)
+            # TLS may hold decrypted bytes that poll() cannot see.
+            if not (self.tls and sock.pending()):
+                self._wait(_POLLIN)
+            while True:
+                try:
+                    return sock.recv(size)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    self._wait(_POLLIN)
+                except ssl.SSLWantWriteError:
+                    self._wait(_POLLOUT)
         except socket.timeout:
             raise self._timeout_error()
         except ssl.SSLZeroReturnError:
@@ -277,6 +318,7 @@ class Connection(object):
             self.close()
             raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'the connection failed during the TLS handshake: %s' % (exc.strerror or exc))
         self.tls = True
+        self._attach(wrapped)
         return wrapped
 
     def peer(self):

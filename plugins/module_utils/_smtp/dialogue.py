@@ -17,7 +17,7 @@ from .._diagnosis import diagnose, diagnose_success, errors
 from .capabilities import empty_capabilities, parse_ehlo
 from .connection import Clock, ConnectFailed, Connection, TransportError, connect_any, open_socket, resolve
 from .expect import is_explicit, step_ok
-from .message import build_message, dot_stuff, is_ascii
+from .message import dot_stuff, is_ascii
 from .options import validate_options
 from .queue_id import extract_queue_id
 from .reply import ReplyError, ReplyLimits, ReplyReader
@@ -112,30 +112,35 @@ class SmtpProbe(object):
     # --- recording -----------------------------------------------------------------------
 
     def _enhanced_offered(self):
-        return bool(self.capabilities.get('enhancedstatuscodes'))
+        return self.capabilities['enhancedstatuscodes']
 
     def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None, waited=None):
-        elapsed = (time.monotonic() - started) * 1000.0 if started is not None else 0.0
-        enhanced = reply.enhanced if reply is not None and reply.enhanced_trusted(self._enhanced_offered()) else None
+        elapsed = (time.monotonic() - started) if started is not None else 0.0
+        if reply is None:
+            enhanced = reply_dict = code = None
+        else:
+            code = reply.code
+            enhanced = reply.enhanced if reply.enhanced_trusted(self.capabilities['enhancedstatuscodes']) else None
+            reply_dict = {'code': code, 'enhanced': enhanced, 'lines': reply.lines, 'text': reply.text}
+        if ok is None:
+            ok = step_ok(name, code, reply.enhanced if reply is not None else None, condition, self.options['expect'])
         step = {
             'name': name,
             'command': command,
-            'reply': reply.as_dict(self._enhanced_offered()) if reply is not None else None,
-            'elapsed_ms': round(elapsed, 3),
-            'ok': False,
+            'reply': reply_dict,
+            'elapsed_ms': round(elapsed * 1000.0, 3),
+            'ok': bool(ok),
             'error': condition,
             'error_message': message,
         }
-        if ok is None:
-            ok = step_ok(name, reply.code if reply is not None else None, reply.enhanced if reply is not None else None,
-                         condition, self.options['expect'])
-        step['ok'] = bool(ok)
-        if reply is not None and reply.bare_lf:
-            self._note(errors.REPLY_BARE_LF, 'the %s reply ended lines with a bare LF instead of CRLF' % name)
-        waited = elapsed / 1000.0 if waited is None else waited
-        if step['ok'] and reply is not None and waited > self._slow_limit:
-            step['slow'] = True
-            self._note(errors.TARPIT, 'the %s reply took %.2f s (slow but valid)' % (name, waited))
+        if reply is not None:
+            if reply.bare_lf:
+                self._note(errors.REPLY_BARE_LF, 'the %s reply ended lines with a bare LF instead of CRLF' % name)
+            if waited is None:
+                waited = elapsed
+            if ok and waited > self._slow_limit:
+                step['slow'] = True
+                self._note(errors.TARPIT, 'the %s reply took %.2f s (slow but valid)' % (name, waited))
         self.steps.append(step)
         self._replies.append((reply, enhanced))
         return step
@@ -155,12 +160,13 @@ class SmtpProbe(object):
         step it hit (later steps are recorded as unanswered) and raises _Abort.
         """
         conn = self.conn
-        payload = b''.join(command.wire for command in commands)
-        for command in commands:
-            if command.transcript is not None:
-                self.transcript.sent_lines(command.transcript)
-            else:
-                self.transcript.sent(command.display)
+        if len(commands) == 1:
+            command = commands[0]
+            payload = command.wire
+            self.transcript.sent_lines(command.transcript or (command.display,))
+        else:
+            payload = b''.join([command.wire for command in commands])
+            self.transcript.sent_lines([line for command in commands for line in (command.transcript or (command.display,))])
         started = time.monotonic()
         conn.begin()
         try:
@@ -173,7 +179,7 @@ class SmtpProbe(object):
                              ok=True if quiet else None)
             self._closed = True
             raise _Abort()
-        if any(command.name == 'quit' for command in commands):
+        if commands[-1].name == 'quit':
             self._quit_sent = True
         results = []
         previous = started
@@ -441,6 +447,11 @@ class SmtpProbe(object):
             if options['tls'] == 'required':
                 self._synthetic_failure('starttls', errors.STARTTLS_NOT_OFFERED, 'the server did not offer STARTTLS and tls is required')
                 return False
+            if options['auth']:
+                # Credentials never cross the network in clear text unless tls: none says so.
+                self._synthetic_failure('starttls', errors.STARTTLS_NOT_OFFERED, 'the server did not offer STARTTLS; credentials are not '
+                                        'sent unencrypted (set tls: none to allow plain-text AUTH)')
+                return False
             self.warnings.append('the server did not offer STARTTLS: the session continues unencrypted')
             return True
         (reply, started), = self._exchange([_command('starttls', 'STARTTLS')], record=False)
@@ -548,9 +559,7 @@ class SmtpProbe(object):
         if sending:
             body = options['content']['body']
             eight_bit = bool(caps.get('eightbitmime')) and body is not None and not is_ascii(body)
-            text = options['content']
-            raw = build_message(options['mail_from'], options['rcpt_to'], options['helo_name'], text['subject'], text['body'],
-                                text['headers'], text['from_header'], text['to_header'], eight_bit=eight_bit, utf8=utf8)
+            raw = options.message_template.render(eight_bit=eight_bit, utf8=utf8)
             eight_bit = eight_bit and b'Content-Transfer-Encoding: 8bit' in raw
             wire_message = dot_stuff(raw)
             mail_params = self._mail_parameters(len(raw), eight_bit, utf8)

@@ -17,7 +17,7 @@ import socket
 import threading
 
 from .._diagnosis import errors
-from .message import build_message
+from .message import MessageTemplate
 
 STEP_NAMES = ('connect', 'banner', 'ehlo', 'helo', 'starttls', 'ehlo_tls', 'auth', 'mail', 'rcpt', 'data', 'message', 'rset', 'quit')
 QUIT_AFTER = ('connect', 'banner', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data')
@@ -81,9 +81,10 @@ class ProbeOptionError(ValueError):
 class ProbeOptions(dict):
     """Validated, normalised options; ``warnings`` holds what was adjusted or is risky."""
 
-    def __init__(self, values, warnings):
+    def __init__(self, values, warnings, message_template=None):
         super(ProbeOptions, self).__init__(values)
         self.warnings = list(warnings)
+        self.message_template = message_template
 
     def for_target(self, host=None, port=None, addresses=None):
         """The same options aimed at another target (mx_probe fan-out), validated again where it changed."""
@@ -94,7 +95,7 @@ class ProbeOptions(dict):
             values['port'] = _check_port(port)
         if addresses is not None:
             values['addresses'] = _check_addresses(addresses)
-        return ProbeOptions(values, self.warnings)
+        return ProbeOptions(values, self.warnings, self.message_template)
 
 
 def default_helo_name():
@@ -456,13 +457,16 @@ def validate_options(raw):
         raise ProbeOptionError('rcpt_to', 'needs at least one recipient when the dialogue reaches RCPT TO (use quit_after to stop earlier)')
 
     values['content'] = _check_content(values['content'])
+    template = None
     if values['send_message']:
-        trial = values['content']
+        content = values['content']
+        template = MessageTemplate(values['mail_from'], values['rcpt_to'], values['helo_name'], content['subject'], content['body'],
+                                   content['headers'], content['from_header'], content['to_header'])
         try:
-            build_message(values['mail_from'], values['rcpt_to'], values['helo_name'], trial['subject'], trial['body'],
-                          trial['headers'], trial['from_header'], trial['to_header'])
+            # Built now, so a message the email package refuses fails before any connection.
+            template.render()
         except (ValueError, TypeError, IndexError) as exc:
             raise ProbeOptionError('content', 'cannot build the message: %s' % exc)
 
     values['expect'] = _check_expect(values['expect'])
-    return ProbeOptions(values, warnings)
+    return ProbeOptions(values, warnings, template)

@@ -21,8 +21,6 @@ RECV_SIZE = 16384
 
 _DIGITS = frozenset(b'0123456789')
 _FIRST_DIGITS = frozenset(b'2345')
-_SPACE = 0x20
-_HYPHEN = 0x2d
 _CR = 0x0d
 # class.subject.detail at the start of the text, followed by white space or the end.
 _ENHANCED_RE = re.compile(r'([245])\.(\d{1,3})\.(\d{1,3})(?=[ \t]|$)')
@@ -103,37 +101,39 @@ def split_enhanced(text):
     return match.group(0), text[match.end():].lstrip(' \t')
 
 
-def _line_code(raw, index, is_last, code, lines):
-    """Validate one raw line against the reply so far; return its code."""
-    if len(raw) < 3 or raw[0] not in _FIRST_DIGITS or raw[1] not in _DIGITS or raw[2] not in _DIGITS:
-        raise ReplyError(errors.REPLY_MALFORMED, 'invalid reply code in line %r' % _decode(raw[:64]), lines, code)
-    separator = raw[3] if len(raw) > 3 else _SPACE
-    if separator not in (_SPACE, _HYPHEN):
-        raise ReplyError(errors.REPLY_MALFORMED, 'invalid separator after the reply code in line %r' % _decode(raw[:64]), lines, code)
-    if is_last is not None and (separator == _HYPHEN) == is_last:
-        raise ReplyError(errors.REPLY_MALFORMED, 'continuation marks do not match the reply end', lines, code)
-    line_code = (raw[0] - 48) * 100 + (raw[1] - 48) * 10 + (raw[2] - 48)
-    if code is not None and line_code != code:
-        raise ReplyError(errors.REPLY_MALFORMED, 'reply code changed from %d to %d in a multi-line reply' % (code, line_code), lines, code)
-    return line_code
+def _valid_code(head):
+    return len(head) == 3 and head[0] in _FIRST_DIGITS and head[1] in _DIGITS and head[2] in _DIGITS
+
+
+def _check_line(raw, code_bytes, lines):
+    """Validate one raw line against the reply so far; return (its code bytes, whether it ends the reply)."""
+    head = raw[:3]
+    if head != code_bytes:
+        if not _valid_code(head):
+            raise ReplyError(errors.REPLY_MALFORMED, 'invalid reply code in line %r' % _decode(raw[:64]), lines,
+                             int(code_bytes) if code_bytes else None)
+        if code_bytes is not None:
+            raise ReplyError(errors.REPLY_MALFORMED, 'reply code changed from %s to %s in a multi-line reply'
+                             % (code_bytes.decode(), head.decode()), lines, int(code_bytes))
+    separator = raw[3:4]
+    if separator == b'-':
+        return head, False
+    if separator == b' ' or not separator:
+        return head, True
+    raise ReplyError(errors.REPLY_MALFORMED, 'invalid separator after the reply code in line %r' % _decode(raw[:64]), lines, int(head))
 
 
 def _build_reply(code, raw_lines, bare_lf, size):
-    lines = []
-    texts = []
+    # One decode for the whole reply: line breaks were removed, so splitting again is exact.
+    lines = b'\n'.join(raw_lines).decode('utf-8', 'replace').split('\n')
+    texts = [line[4:] for line in lines]
     enhanced = None
-    for raw in raw_lines:
-        line = _decode(raw)
-        lines.append(line)
-        text = line[4:]
-        if enhanced is None and text[:1] in ('2', '4', '5'):
-            found, rest = split_enhanced(text)
-            if found is not None:
-                enhanced = found
-                text = rest
-        elif enhanced is not None and text.startswith(enhanced):
-            text = text[len(enhanced):].lstrip(' \t')
-        texts.append(text)
+    first = texts[0]
+    if first[:1] in ('2', '4', '5'):
+        enhanced, texts[0] = split_enhanced(first)
+    if enhanced is not None and len(texts) > 1:
+        size_enhanced = len(enhanced)
+        texts[1:] = [text[size_enhanced:].lstrip(' \t') if text.startswith(enhanced) else text for text in texts[1:]]
     class_matches = enhanced is not None and int(enhanced[0]) == code // 100
     return Reply(code, lines, texts, enhanced, class_matches, bare_lf, size)
 
@@ -146,18 +146,20 @@ def parse_reply_lines(raw_lines, bare_lf=False):
     """
     if not raw_lines:
         raise ReplyError(errors.REPLY_MALFORMED, 'empty reply')
-    code = None
+    code_bytes = None
     last = len(raw_lines) - 1
     for index, raw in enumerate(raw_lines):
-        code = _line_code(raw, index, index == last, code, None)
-    return _build_reply(code, raw_lines, bare_lf, sum(len(raw) + 2 for raw in raw_lines))
+        code_bytes, is_last = _check_line(raw, code_bytes, None)
+        if is_last != (index == last):
+            raise ReplyError(errors.REPLY_MALFORMED, 'continuation marks do not match the reply end', None, int(code_bytes))
+    return _build_reply(int(code_bytes), raw_lines, bare_lf, sum(len(raw) + 2 for raw in raw_lines))
 
 
 class ReplyReader(object):
     """Reads replies from a byte source, keeping leftover bytes for the next reply (pipelining).
 
-    ``recv(size, wait)`` returns bytes, b'' at end of stream, and raises on timeout; ``wait`` is
-    the callable's business (the connection turns it into a socket timeout).
+    ``recv(size)`` returns bytes, or b'' at end of stream; timeouts are its business (the
+    connection raises TransportError).
     """
 
     def __init__(self, recv, limits=None):
@@ -181,6 +183,7 @@ class ReplyReader(object):
         buffer = self._buffer
         raw_lines = []
         code = None
+        code_bytes = None
         consumed = 0
         scan_from = 0
         bare_lf = False
@@ -215,9 +218,8 @@ class ReplyReader(object):
                 self._drop(newline + 1)
                 raise ReplyError(errors.REPLY_LINE_TOO_LONG, 'a reply line exceeded %d bytes' % limits.max_line, self._decoded(raw_lines), code)
             raw = bytes(buffer[consumed:end])
-            is_last = len(raw) < 4 or raw[3] != _HYPHEN
             try:
-                code = _line_code(raw, len(raw_lines), None, code, None)
+                code_bytes, is_last = _check_line(raw, code_bytes, None)
             except ReplyError as exc:
                 self._drop(newline + 1)
                 exc.lines = self._decoded(raw_lines)
@@ -228,8 +230,9 @@ class ReplyReader(object):
                 self._drop(consumed)
                 raise ReplyError(errors.REPLY_TOO_LARGE, 'the reply exceeded %d bytes' % limits.max_bytes, self._decoded(raw_lines), code)
             if is_last:
-                self._drop(consumed)
-                return _build_reply(code, raw_lines, bare_lf, consumed)
+                del buffer[:consumed]
+                return _build_reply(int(code_bytes), raw_lines, bare_lf, consumed)
+            code = int(code_bytes) if code is None else code
             if len(raw_lines) >= limits.max_lines:
                 self._drop(consumed)
                 raise ReplyError(errors.REPLY_TOO_MANY_LINES, 'the reply exceeded %d lines' % limits.max_lines, self._decoded(raw_lines), code)

@@ -12,6 +12,7 @@ OpenSSL's, done in the handshake.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import ipaddress
 import os
@@ -194,9 +195,10 @@ def _time(tag, raw):
         text = ('19' if year >= 50 else '20') + text
     elif tag != _TAG_GENERALIZED_TIME:
         raise CertificateError('bad time')
-    if not text.endswith('Z') or len(text) != 15:
+    if len(text) != 15 or not text.endswith('Z') or not text[:14].isdigit():
         raise CertificateError('unsupported time format %r' % text)
-    return datetime.datetime.strptime(text, '%Y%m%d%H%M%SZ').replace(tzinfo=datetime.timezone.utc)
+    return datetime.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]),
+                             tzinfo=datetime.timezone.utc)
 
 
 def _san(raw):
@@ -215,8 +217,12 @@ def _san(raw):
     return names
 
 
+@functools.lru_cache(maxsize=256)
 def read_certificate(der):
-    """Decode the reported fields of a DER certificate; raise CertificateError."""
+    """Decode the reported fields of a DER certificate; raise CertificateError.
+
+    Cached: a fan-out meets the same few certificates again and again.
+    """
     data = bytes(der)
     cert_start, cert_end = _expect(data, 0, len(data), _TAG_SEQUENCE)
     tbs_start, tbs_end = _expect(data, cert_start, cert_end, _TAG_SEQUENCE)

@@ -53,29 +53,31 @@ class Transcript(object):
     def __init__(self, redactor=None, max_lines=MAX_TRANSCRIPT_LINES):
         self.lines = []
         self.dropped = 0
-        self._redact = redactor or Redactor()
+        self._redact = redactor if redactor else None
         self._max_lines = max_lines
 
-    def _add(self, line):
-        if len(self.lines) < self._max_lines:
-            self.lines.append(self._redact(line))
+    def _extend(self, prefix, lines):
+        room = self._max_lines - len(self.lines)
+        if len(lines) > room:
+            self.dropped += len(lines) - max(room, 0)
+            lines = lines[:max(room, 0)]
+        redact = self._redact
+        if redact is None:
+            self.lines.extend([prefix + line for line in lines])
         else:
-            self.dropped += 1
+            self.lines.extend([redact(prefix + line) for line in lines])
 
     def sent(self, display):
-        for line in display.split('\r\n'):
-            self._add('-> ' + line)
+        self._extend('-> ', display.split('\r\n'))
 
     def sent_lines(self, lines):
-        for line in lines:
-            self._add('-> ' + line)
+        self._extend('-> ', lines)
 
     def received(self, lines):
-        for line in lines:
-            self._add('<- ' + line)
+        self._extend('<- ', lines)
 
     def event(self, text):
-        self._add('-- ' + text)
+        self._extend('-- ', [text])
 
     def as_list(self):
         if self.dropped:

@@ -149,6 +149,15 @@ class FakeMta(object):
                     elif verb == 'RCPT':
                         recipient = command.split('<', 1)[-1].split('>', 1)[0].lower()
                         reply(behaviour['rcpt'].get(recipient, behaviour['rcpt_default']))
+                    elif verb == 'DATA':
+                        reply('354 End data with <CR><LF>.<CR><LF>')
+                        await writer.drain()
+                        while True:
+                            body_line = await reader.readline()
+                            if not body_line or body_line.rstrip(b'\r\n') == b'.':
+                                break
+                        self.commands[address].append('<message>')
+                        reply('250 2.0.0 Ok: queued as FAKE%d' % len(self.commands[address]))
                     elif verb == 'RSET':
                         reply('250 2.0.0 Ok')
                     elif verb == 'QUIT':

@@ -325,6 +325,15 @@ def test_opportunistic_tls_not_offered_goes_on_with_a_warning():
     assert any('STARTTLS' in warning for warning in result['warnings'])
 
 
+def test_credentials_are_not_sent_without_tls_unless_tls_none():
+    ehlo = (b'250-mx1', b'250 AUTH PLAIN LOGIN')
+    sock = FakeSocket(postfix_like(ehlo=ehlo))
+    result = probe(sock, tls='starttls', auth={'username': 'chris', 'password': 'Secret-1'})
+    assert codes(result)[3:] == [('starttls', errors.STARTTLS_NOT_OFFERED), ('quit', 221)]
+    assert 'unencrypted' in result['steps'][3]['error_message']
+    assert not any(write.startswith(b'AUTH') for write in sock.writes)
+
+
 def test_auth_not_offered():
     sock = FakeSocket(postfix_like())
     result = probe(sock, auth={'username': 'chris', 'password': 'Secret-1'})
