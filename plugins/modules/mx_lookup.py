@@ -90,6 +90,21 @@ options:
         trailing dot).
       - Not allowed with O(domains); each of them is stored under its own name.
     type: str
+  expect_exchangers:
+    description:
+      - The exchanger host names the domain should have, in any order. Compared with the MX hosts found as a set,
+        case-insensitively and without trailing dots; preferences are not compared.
+      - A different set makes RV(passed) false, lists the hosts in RV(mx_set.missing) and RV(mx_set.unexpected), and
+        gives a diagnosis with the category C(mx_set_mismatch).
+      - With O(domains), every domain is compared with this one list.
+    type: list
+    elements: str
+  labels:
+    description:
+      - Free-form data returned unchanged as RV(labels), in each record and its fact entry. The collection's roles
+        use it to say which check a lookup is (check, role, domain, target, required); the report groups by it.
+    type: dict
+    default: {}
 requirements:
   - dnspython on the managed host (C(pip install dnspython) or C(apt install python3-dnspython))
 notes:
@@ -181,6 +196,14 @@ EXAMPLES = r'''
 - name: Every lookup is kept in the facts, keyed by domain
   ansible.builtin.debug:
     var: ansible_facts.mailflow.mx['fabrikam.com'].exchangers
+
+- name: The MX set must be exactly these two hosts (the order and the preferences are not compared)
+  mailops.mailflow.mx_lookup:
+    domain: fabrikam.com
+    expect_exchangers: [mail1.fabrikam.com, mail2.fabrikam.com.]
+    labels: {check: mx_set, domain: fabrikam.com}
+  register: mx_set
+  failed_when: not mx_set.passed
 '''
 
 RETURN = r'''
@@ -290,10 +313,50 @@ domain_warnings:
   returned: when O(domain) is given
   type: list
   elements: str
+passed:
+  description:
+    - True when mail can flow to the domain as expected. The status is V(ok) or V(implicit_mx), at least one
+      exchanger is usable, and, when O(expect_exchangers) is given, the exchanger set equals it.
+    - With O(domains), the top-level value is true when every record passed.
+  returned: always
+  type: bool
+  sample: true
+mx_set:
+  description: The comparison with O(expect_exchangers); null when it is not given.
+  returned: when O(domain) is given
+  type: dict
+  contains: &mx_set
+    expected:
+      description: The expected hosts, normalised (lower-case, ASCII, no trailing dot), sorted.
+      type: list
+      elements: str
+      sample: [mx1.fabrikam.test, mx2.fabrikam.test]
+    found:
+      description: The exchanger hosts found, normalised the same way, sorted.
+      type: list
+      elements: str
+    missing:
+      description: Expected hosts that are not exchangers of the domain.
+      type: list
+      elements: str
+    unexpected:
+      description: Exchangers of the domain that were not expected.
+      type: list
+      elements: str
+    matches:
+      description: Whether both sets are equal.
+      type: bool
+labels:
+  description: O(labels), unchanged. With O(domains), also in each record.
+  returned: always
+  type: dict
+  sample: {check: mx_set, role: inbound, domain: fabrikam.test, target: fabrikam.test, required: true}
 diagnosis:
   description:
     - From the collection's diagnosis catalog, in the same shape as the SMTP diagnoses. The most serious finding
       names it. An V(ok) status with a dangling or aliased exchanger, or with no usable exchanger, says so here.
+    - A mail-capable domain whose exchangers differ from O(expect_exchangers) gets the category C(mx_set_mismatch),
+      with the missing and unexpected hosts in its notes.
   returned: when O(domain) is given
   type: dict
   contains: &diagnosis
@@ -364,6 +427,16 @@ results:
       description: As RV(diagnosis).
       type: dict
       contains: *diagnosis
+    passed:
+      description: As RV(passed), for this domain.
+      type: bool
+    mx_set:
+      description: As RV(mx_set).
+      type: dict
+      contains: *mx_set
+    labels:
+      description: As RV(labels).
+      type: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -396,7 +469,10 @@ ARGUMENT_SPEC = dict(
     ip_version=dict(type='str', default='auto', choices=['auto', '4', '6']),
     implicit_mx=dict(type='bool', default=True),
     name=dict(type='str'),
+    expect_exchangers=dict(type='list', elements='str'),
+    labels=dict(type='dict', default={}),
 )
+MAIL_STATUSES = ('ok', 'implicit_mx')
 
 
 def _validated(module):
@@ -415,6 +491,14 @@ def _validated(module):
                 raise OptionError('domains', str(exc))
         if params['name'] is not None and (not params['name'].strip() or any(ord(char) < 32 for char in params['name'])):
             raise OptionError('name', 'must be a non-empty key without control characters')
+        if params['expect_exchangers'] is not None:
+            expected = []
+            for index, host in enumerate(params['expect_exchangers']):
+                try:
+                    expected.append(normalize_domain(host))
+                except ValueError as exc:
+                    raise OptionError('expect_exchangers[%d]' % index, str(exc))
+            params['expect_exchangers'] = expected
         return MxOptions(
             nameservers=params['nameservers'],
             port=params['port'],
@@ -429,6 +513,37 @@ def _validated(module):
         module.fail_json(msg=str(exc), option=exc.option)
 
 
+def mx_set_check(record, expected):
+    """Compare the exchanger hosts of a record with the expected ones (both already normalised)."""
+    found = set(exchanger['host'].lower().rstrip('.') for exchanger in record['exchangers'])
+    wanted = set(expected)
+    return {
+        'expected': sorted(wanted),
+        'found': sorted(found),
+        'missing': sorted(wanted - found),
+        'unexpected': sorted(found - wanted),
+        'matches': found == wanted,
+    }
+
+
+def judged(record, expected, labels):
+    """The record with passed, mx_set and labels; a set mismatch names the diagnosis of a domain that takes mail."""
+    record = dict(record)
+    mx_set = mx_set_check(record, expected) if expected is not None else None
+    mail_flows = record['status'] in MAIL_STATUSES and any(exchanger['usable'] for exchanger in record['exchangers'])
+    record['passed'] = mail_flows and (mx_set is None or mx_set['matches'])
+    record['mx_set'] = mx_set
+    record['labels'] = labels
+    if mx_set is not None and not mx_set['matches']:
+        notes = ['%s: %s' % (word, ', '.join(mx_set[word])) for word in ('missing', 'unexpected') if mx_set[word]]
+        if record['diagnosis'].get('status') == 'ok':
+            record['diagnosis'] = diagnose(step='mx', error=errors.DNS_MX_SET_MISMATCH)
+        else:
+            notes.insert(0, 'the exchangers also differ from expect_exchangers')
+        record['diagnosis']['notes'] = list(record['diagnosis'].get('notes') or []) + notes
+    return record
+
+
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -441,14 +556,16 @@ def main():
         module.fail_json(msg=missing_dnspython_message(), diagnosis=diagnose(step='mx', error=errors.DNS_MISSING_LIBRARY))
 
     try:
+        expected = module.params['expect_exchangers']
+        labels = module.params['labels']
         if module.params['domain'] is not None:
-            record = resolve_mx(module.params['domain'], options)
+            record = judged(resolve_mx(module.params['domain'], options), expected, labels)
             facts_entries = {module.params['name'] or record['domain']: record}
             result = dict(record)
         else:
-            records = resolve_many(module.params['domains'], options)
+            records = [judged(record, expected, labels) for record in resolve_many(module.params['domains'], options)]
             facts_entries = dict((record['domain'], record) for record in records)
-            result = dict(results=records)
+            result = dict(results=records, passed=all(record['passed'] for record in records), labels=labels)
     except DnsConfigError as exc:
         module.fail_json(msg=str(exc), diagnosis=diagnose(step='mx', error=errors.DNS_ERROR))
 

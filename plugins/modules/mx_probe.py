@@ -118,6 +118,12 @@ options:
       - Not allowed with O(tls=none).
     type: bool
     default: false
+  tls_min_days:
+    description:
+      - The fewest days each exchanger's certificate must still be valid, as in M(mailops.mailflow.smtp_probe). A
+        certificate that expires sooner marks its probe's C(starttls) step with C(tls_cert_expires_soon).
+      - The verdict ignores it, as an MTA does. Not allowed with O(tls=none).
+    type: int
   ca_path:
     description:
       - A CA bundle file, or a directory of hashed CA certificates, on the managed host, used instead of the system
@@ -267,6 +273,12 @@ options:
       - Also write every transcript to this file on the managed host (mode 0600), one section per probe, in
         domain and MTA order. Secrets are masked.
     type: path
+  labels:
+    description:
+      - Free-form data returned unchanged as RV(labels), in the result and in each domain's fact entry, as in
+        M(mailops.mailflow.smtp_probe). The collection's roles use it to say which check a probe is.
+    type: dict
+    default: {}
 requirements:
   - dnspython on the managed host (C(pip install dnspython) or C(apt install python3-dnspython))
 notes:
@@ -563,6 +575,11 @@ outcomes:
   returned: when O(domains) is given
   type: dict
   sample: {deliverable: 198, null_mx: 1, all_timed_out: 1}
+labels:
+  description: O(labels), unchanged. Also in each domain's entry in C(ansible_facts.mailflow.routes).
+  returned: always
+  type: dict
+  sample: {check: route, role: outbound, required: true}
 check_mode_note:
   description: In check mode, what was changed so that no message is sent.
   returned: in check mode, when O(send_message=true)
@@ -608,12 +625,19 @@ ROUTE_ARGSPEC = dict(
     dns_tcp=dict(type='bool', default=False),
     implicit_mx=dict(type='bool', default=True),
     transcript_path=dict(type='path'),
+    labels=dict(type='dict', default={}),
 )
 ROUTE_ONLY_OPTIONS = tuple(ROUTE_ARGSPEC)
+# smtp_probe dialogue options that the shared spec does not hold; passed through like the others.
+SMTP_EXTRA_ARGSPEC = dict(
+    tls_min_days=dict(type='int'),
+)
 
 
 def argument_spec():
     spec = copy.deepcopy(SMTP_OPTIONS_ARGSPEC)
+    for option, definition in SMTP_EXTRA_ARGSPEC.items():
+        spec.setdefault(option, copy.deepcopy(definition))
     spec.update(copy.deepcopy(ROUTE_ARGSPEC))
     return spec
 
@@ -692,6 +716,8 @@ def main():
         module.warn(warning)
 
     changed = any(probe.get('message_accepted') for result in results for probe in result['probes'])
+    for result in results:
+        result['labels'] = params['labels']
     if params['domain'] is not None:
         output = dict(results[0])
         output['msg'] = results[0]['verdict']['summary']
@@ -705,6 +731,7 @@ def main():
             'msg': '%d domain%s: %s' % (len(results), '' if len(results) == 1 else 's', summary),
         }
         facts_entries = dict((result['domain'], result) for result in results)
+    output['labels'] = params['labels']
     if check_mode_note:
         output['check_mode_note'] = check_mode_note
 

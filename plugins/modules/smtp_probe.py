@@ -62,6 +62,13 @@ options:
       - Not allowed with O(tls=none).
     type: bool
     default: false
+  tls_min_days:
+    description:
+      - The fewest days the server certificate must still be valid. A certificate that expires sooner fails the
+        C(starttls) step (the C(connect) step with O(tls=implicit)) with the condition C(tls_cert_expires_soon); the
+        dialogue goes on, so the later steps are still tested.
+      - RV(tls.certificate.days_left) is compared, whether or not the certificate verified. Not allowed with O(tls=none).
+    type: int
   ca_path:
     description:
       - A CA bundle file, or a directory of hashed CA certificates, on the managed host, used instead of the system
@@ -226,6 +233,12 @@ options:
       - Also write the transcript to this file on the managed host (mode 0600), like telnet's C(set logfile).
         Secrets are masked in it as everywhere else.
     type: path
+  labels:
+    description:
+      - Free-form data returned unchanged as RV(labels), in the result and its fact entry. The collection's roles use
+        it to say which check a probe is (check, role, domain, target, required); the report groups by it.
+    type: dict
+    default: {}
 notes:
   - Every value that reaches the wire (host, helo_name, addresses, DSN values, credentials, message headers) is checked
     for CR, LF and NUL before connecting, so a probe cannot inject SMTP commands.
@@ -349,6 +362,15 @@ EXAMPLES = r'''
     quit_after: starttls
   register: tls_check
 
+- name: The certificate must verify and stay valid for at least 21 more days
+  mailops.mailflow.smtp_probe:
+    host: mail1.fabrikam.com
+    tls: required
+    tls_verify: true
+    tls_min_days: 21
+    quit_after: starttls
+    labels: {check: starttls, domain: fabrikam.com}
+
 - name: Days until the certificate expires
   ansible.builtin.debug:
     msg: "{{ tls_check.tls.certificate.subject }} expires in {{ tls_check.tls.certificate.days_left }} days"
@@ -452,7 +474,8 @@ steps:
       description:
         - The condition when the step failed without a proper reply (connection_refused, connect_timeout,
           command_timeout, deadline_exceeded, connection_closed, reply_malformed, reply_too_large, tls_cert_expired,
-          starttls_not_offered, ...); null otherwise.
+          tls_cert_expires_soon, starttls_not_offered, ...); null otherwise.
+        - C(tls_cert_expires_soon) (see O(tls_min_days)) comes with the server's reply to C(STARTTLS).
       type: str
     error_message:
       description: What happened, in words, for RV(steps[].error).
@@ -679,6 +702,11 @@ elapsed_ms:
   returned: always
   type: float
   sample: 12.3
+labels:
+  description: O(labels), unchanged.
+  returned: always
+  type: dict
+  sample: {check: recipient_validation, role: inbound, domain: fabrikam.test, target: mx1.fabrikam.test, required: true}
 check_mode_note:
   description: In check mode, what was changed so that no message is sent.
   returned: in check mode, when O(send_message=true)
@@ -724,6 +752,7 @@ def main():
     params = dict(module.params)
     name = params.pop('name')
     transcript_path = params.pop('transcript_path')
+    labels = params.pop('labels')
     if name is not None and not name.strip():
         module.fail_json(msg='name: must not be empty')
 
@@ -740,6 +769,7 @@ def main():
         module.fail_json(msg=to_native(exc), option=exc.option)
 
     result = SmtpProbe(options).run()
+    result['labels'] = labels
     host = options['host']
     label = '%s:%s' % ('[%s]' % host if ':' in host else host, options['port'])
     if check_mode_note:

@@ -542,6 +542,16 @@ TRANSPORT = (
         'references': ('RFC 5280 6.1',),
     },
     {
+        'match': {'error': E.TLS_CERT_EXPIRES_SOON},
+        'category': 'tls_cert_expires_soon', 'status': 'tls',
+        'summary': 'The server\'s TLS certificate is still valid but expires sooner than the required number of days.',
+        'causes': ('The certificate is close to its notAfter date and has not been renewed yet, or the renewed '
+                   'certificate is not bound to the SMTP service.',),
+        'remedy': 'Renew the certificate now and bind it to the SMTP service (Enable-ExchangeCertificate -Services SMTP; '
+                  'smtpd_tls_chain_files in Postfix); tls.certificate.days_left says how long is left.',
+        'references': ('RFC 5280 4.1.2.5',),
+    },
+    {
         'match': {'error': E.AUTH_NOT_OFFERED},
         'category': 'auth_not_offered', 'status': 'auth',
         'summary': 'Authentication was requested, but the server offers no AUTH mechanism here.',
@@ -668,6 +678,19 @@ TRANSPORT = (
         'causes': ('Every MX target is dangling or unresolvable.',),
         'remedy': 'Fix the MX targets\' address records.',
         'references': ('RFC 5321 5.1',),
+    },
+    {
+        'match': {'error': E.DNS_MX_SET_MISMATCH},
+        'category': 'mx_set_mismatch', 'status': 'dns',
+        'summary': 'The domain\'s MX records name other exchangers than the expected ones.',
+        'causes': (
+            'An MX record was added, removed or changed (a migration, a new filtering service, a typo).',
+            'The expected list is out of date.',
+            'The nameserver asked serves an old or a different version of the zone (split DNS, a stale secondary).',
+        ),
+        'remedy': 'Compare the missing and unexpected hosts with the published zone (dig MX DOMAIN @each '
+                  'authoritative server) and fix the records or the expected list.',
+        'references': (G_NSLOOKUP, 'RFC 5321 5.1'),
     },
     {
         'match': {'error': E.DNS_MISSING_LIBRARY},

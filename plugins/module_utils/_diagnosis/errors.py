@@ -36,6 +36,7 @@ TLS_CERT_SELF_SIGNED = 'tls_cert_self_signed'
 TLS_CERT_UNKNOWN_CA = 'tls_cert_unknown_ca'
 TLS_CERT_NAME_MISMATCH = 'tls_cert_name_mismatch'
 TLS_CERT_INVALID = 'tls_cert_invalid'          # any other verify failure
+TLS_CERT_EXPIRES_SOON = 'tls_cert_expires_soon'  # valid, but fewer days left than tls_min_days
 # AUTH / ESMTP extensions
 AUTH_NOT_OFFERED = 'auth_not_offered'
 AUTH_MECHANISM_UNSUPPORTED = 'auth_mechanism_unsupported'
@@ -54,5 +55,6 @@ DNS_MX_IS_CNAME = 'dns_mx_is_cname'            # a warning (RFC 2181 10.3)
 DNS_MX_NO_ADDRESS = 'dns_mx_no_address'        # a warning: that exchanger is unusable
 DNS_NO_USABLE_EXCHANGER = 'dns_no_usable_exchanger'
 DNS_MISSING_LIBRARY = 'dns_missing_library'    # dnspython is not installed on the host
+DNS_MX_SET_MISMATCH = 'dns_mx_set_mismatch'    # the exchangers differ from expect_exchangers
 
 ALL = frozenset(value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str))

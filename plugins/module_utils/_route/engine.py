@@ -150,6 +150,9 @@ class RouteProbe(object):
                     unresolved.append(run)
             if unresolved:
                 resolver = self._resolver or make_resolver(self.mx_options)
+            elif self.mode == 'all':
+                runner.last_submitted()
+            resolving = len(unresolved)
             for _slot in range(min(len(unresolved), self.dns_in_flight, self.concurrency)):
                 run = unresolved.popleft()
                 runner.submit(('dns', run, None), self._resolve, run.domain, resolver)
@@ -159,6 +162,9 @@ class RouteProbe(object):
                         waiting = unresolved.popleft()
                         runner.submit(('dns', waiting, None), self._resolve, waiting.domain, resolver)
                     self._plan(run, value, runner, gate)
+                    resolving -= 1
+                    if not resolving and self.mode == 'all':
+                        runner.last_submitted()
                 else:
                     self._probed(run, index, value, runner, gate)
         finally:

@@ -54,7 +54,7 @@ class ConnectGate(object):
             if leader:
                 entry = self._entries[key] = _GateEntry()
         if leader:
-            return self._connect(entry, family, sockaddr, source_address, timeout)
+            return self._connect(key, entry, family, sockaddr, source_address, timeout)
         if not entry.settled.wait(timeout):
             raise TransportError(errors.CONNECT_TIMEOUT, 'no answer from %s within %.1f s (an earlier attempt to the same address '
                                  'was still waiting)' % (sockaddr[0], timeout))
@@ -65,7 +65,7 @@ class ConnectGate(object):
             self.connects += 1
         return self._opener(family, sockaddr, source_address, timeout)
 
-    def _connect(self, entry, family, sockaddr, source_address, timeout):
+    def _connect(self, key, entry, family, sockaddr, source_address, timeout):
         with self._lock:
             self.connects += 1
         try:
@@ -76,8 +76,8 @@ class ConnectGate(object):
             else:
                 # Not a verdict on the address: the next probe tries again itself.
                 with self._lock:
-                    if self._entries.get((sockaddr[0], sockaddr[1], source_address)) is entry:
-                        del self._entries[(sockaddr[0], sockaddr[1], source_address)]
+                    if self._entries.get(key) is entry:
+                        del self._entries[key]
             entry.settled.set()
             raise
         except BaseException:
@@ -91,8 +91,10 @@ class BoundedRunner(object):
     """At most ``workers`` threads, drained by the caller's thread.
 
     ``submit`` queues a call under a tag; ``completed()`` yields (tag, result) as calls finish and
-    may be fed more work meanwhile. A call that raises ends the run: the exception propagates from
-    ``completed()``. ``close()`` drops what has not started and joins every thread.
+    may be fed more work meanwhile. ``last_submitted()`` says no more will come, so threads leave as
+    soon as the queue is empty, while the last calls still run. A call that raises ends the run: the
+    exception propagates from ``completed()``. ``close()`` drops what has not started and joins
+    every thread.
 
     Threads start each other, two each, as a tree: ``Thread.start()`` waits for the new thread to
     run, and one thread starting 200 in a row spends most of a 200 ms probe on those waits, while
@@ -105,10 +107,11 @@ class BoundedRunner(object):
         self._threads = []
         self._wanted = 0
         self._closing = False
+        self._draining = False
         self._backlog = []
         self._outstanding = 0
-        self._tasks = queue.Queue()
-        self._finished = queue.Queue()
+        self._tasks = queue.SimpleQueue()
+        self._finished = queue.SimpleQueue()
 
     def submit(self, tag, call, *args):
         self._backlog.append((tag, call, args))
@@ -124,6 +127,15 @@ class BoundedRunner(object):
             self._wanted = max(self._wanted, min(self._limit, self._outstanding))
         self._grow()
 
+    def last_submitted(self):
+        self._flush()
+        with self._lock:
+            self._draining = True
+            waiting = len(self._threads)
+        # Wakes the idle threads; a busy one finds the queue empty (or one of these) when it is done.
+        for _thread in range(waiting):
+            self._tasks.put(None)
+
     def _grow(self):
         """Start up to two more threads while fewer than wanted run."""
         for _child in range(2):
@@ -138,7 +150,13 @@ class BoundedRunner(object):
     def _work(self):
         self._grow()
         while True:
-            item = self._tasks.get()
+            if self._draining:
+                try:
+                    item = self._tasks.get_nowait()
+                except queue.Empty:
+                    return
+            else:
+                item = self._tasks.get()
             if item is None:
                 return
             tag, call, args = item

@@ -39,6 +39,8 @@ _KIND_OF_CONDITION = {
     errors.HOST_UNRESOLVED: 'unreachable',
 }
 _CONNECTION_KINDS = frozenset(('refused', 'timeout', 'unreachable'))
+# The SMTP engine carries on past these, and so does an MTA: a note on the step, not the end of the dialogue.
+_CONTINUED_CONDITIONS = frozenset((errors.TLS_CERT_EXPIRES_SOON,))
 # The SMTP engine carries on past these when tls_verify is false, as an opportunistic MTA does.
 _TLS_VERIFY_CONDITIONS = frozenset((
     errors.TLS_CERT_EXPIRED, errors.TLS_CERT_NOT_YET_VALID, errors.TLS_CERT_SELF_SIGNED, errors.TLS_CERT_UNKNOWN_CA,
@@ -100,7 +102,7 @@ def find_failure(steps, tls_verify=False):
             continue
         error = step.get('error')
         if error is not None:
-            if error in _TLS_VERIFY_CONDITIONS and not tls_verify:
+            if error in _CONTINUED_CONDITIONS or (error in _TLS_VERIFY_CONDITIONS and not tls_verify):
                 continue
             return index
         klass = _reply_class(step)

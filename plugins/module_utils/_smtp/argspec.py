@@ -54,5 +54,7 @@ SMTP_PROBE_ARGSPEC = dict(
     port=dict(type='int', default=25),
     name=dict(type='str'),
     transcript_path=dict(type='path'),
+    labels=dict(type='dict', default={}),
+    tls_min_days=dict(type='int'),
     **SMTP_OPTIONS_ARGSPEC
 )

@@ -336,7 +336,8 @@ class SmtpProbe(object):
                 step['attempts'] = attempts
                 raise _Abort()
             command += ' (implicit TLS)'
-        step = self._record('connect', command, None, started)
+            condition, message = self._min_days_condition()
+        step = self._record('connect', command, None, started, condition, message)
         step['attempts'] = attempts
 
     def _hello(self, name):
@@ -434,6 +435,8 @@ class SmtpProbe(object):
             self._record('starttls', 'STARTTLS', reply, started)
             raise _Abort()
         outcome, condition, message = self._handshake(False)
+        if outcome == 'ok':
+            condition, message = self._min_days_condition()
         self._record('starttls', 'STARTTLS', reply, started, condition, message)
         if outcome != 'ok':
             raise _Abort()
@@ -469,10 +472,23 @@ class SmtpProbe(object):
                          ok=None if options['tls_verify'] else step_ok('starttls', reply.code, reply.enhanced, None, options['expect']))
             self._after_verify_failure(implicit=False)
             return True
+        if outcome == 'ok':
+            condition, message = self._min_days_condition()
         self._record('starttls', 'STARTTLS', reply, started, condition, message)
         if outcome != 'ok':
             raise _Abort()
         return self._hello('ehlo_tls')
+
+    def _min_days_condition(self):
+        """(condition, message) when the certificate expires sooner than tls_min_days; the session goes on."""
+        wanted = self.options['tls_min_days']
+        days_left = (self.tls['certificate'] or {}).get('days_left')
+        if wanted is None or days_left is None or days_left >= wanted:
+            return None, None
+        message = 'the certificate expires in %d days (not after %s), fewer than tls_min_days (%d)' % (
+            days_left, self.tls['certificate'].get('not_after'), wanted)
+        self.transcript.event(message)
+        return errors.TLS_CERT_EXPIRES_SOON, message
 
     # --- AUTH ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ DEFAULTS = {
     'addresses': None,
     'tls': 'starttls',
     'tls_verify': None,
+    'tls_min_days': None,
     'ca_path': None,
     'server_name': None,
     'helo_name': None,
@@ -160,6 +161,16 @@ def _positive(value, option):
     if math.isnan(number) or math.isinf(number) or number <= 0:
         raise ProbeOptionError(option, 'must be more than 0 seconds')
     return number
+
+
+def _check_min_days(value, option='tls_min_days'):
+    try:
+        days = int(str(value))
+    except ValueError:
+        raise ProbeOptionError(option, 'must be a whole number of days, got %s' % value)
+    if isinstance(value, bool) or days < 0:
+        raise ProbeOptionError(option, 'must be a whole number of days, 0 or more, got %s' % value)
+    return days
 
 
 def _check_domain(domain, option):
@@ -408,10 +419,12 @@ def validate_options(raw):
         raise ProbeOptionError('tls', 'must be one of %s' % ', '.join(TLS_MODES))
     values['tls'] = tls
     if tls == 'none':
-        for key in ('tls_verify', 'ca_path', 'server_name'):
+        for key in ('tls_verify', 'tls_min_days', 'ca_path', 'server_name'):
             if raw.get(key) not in (None, False, ''):
                 raise ProbeOptionError(key, 'has no effect with tls: none (conflicting TLS options)')
     values['tls_verify'] = bool(values['tls_verify'])
+    if values['tls_min_days'] is not None:
+        values['tls_min_days'] = _check_min_days(values['tls_min_days'])
     if values['ca_path']:
         check_wire_text(values['ca_path'], 'ca_path')
         if not os.path.exists(values['ca_path']):

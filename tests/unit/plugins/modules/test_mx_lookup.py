@@ -144,3 +144,89 @@ def test_host_without_resolver_configuration_fails_cleanly(capsys, monkeypatch):
     result = run(capsys, dict(domain='fabrikam.test'))
     assert result['failed'] is True
     assert 'give nameservers' in result['msg']
+
+
+LABELS = {'check': 'mx_set', 'role': 'inbound', 'domain': 'fabrikam.test', 'target': 'fabrikam.test', 'required': True}
+
+
+def test_passed_and_labels_without_expectation(capsys, nameserver):
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS], labels=LABELS))
+    assert result['passed'] is True
+    assert result['mx_set'] is None
+    assert result['labels'] == LABELS
+    assert result['ansible_facts']['mailflow']['mx']['fabrikam.test']['labels'] == LABELS
+    assert result['ansible_facts']['mailflow']['mx']['fabrikam.test']['passed'] is True
+
+
+def test_labels_default_to_an_empty_dict(capsys, nameserver):
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS]))
+    assert result['labels'] == {}
+
+
+@pytest.mark.parametrize('domain, passed', [
+    ('fabrikam.test', True),
+    ('implicit.test', True),
+    ('cname-mx.test', True),
+    ('dangling.test', True),         # mx2 still takes the mail
+    ('dangling-only.test', False),   # no exchanger has an address
+    ('nullmx.test', False),
+    ('nosuchdomain.test', False),
+    ('nodata.test', False),
+    ('servfail.test', False),
+])
+def test_passed_means_mail_can_flow(capsys, nameserver, domain, passed):
+    result = run(capsys, dict(domain=domain, nameservers=[NS]))
+    assert result['passed'] is passed
+
+
+def test_expected_set_matches_regardless_of_case_dots_and_order(capsys, nameserver):
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS],
+                              expect_exchangers=['MX2.Fabrikam.Test.', 'mx1.fabrikam.test']))
+    assert result['passed'] is True
+    assert result['mx_set'] == {'expected': ['mx1.fabrikam.test', 'mx2.fabrikam.test'],
+                                'found': ['mx1.fabrikam.test', 'mx2.fabrikam.test'],
+                                'missing': [], 'unexpected': [], 'matches': True}
+    assert result['diagnosis']['status'] == 'ok'
+
+
+def test_expected_set_mismatch_fails_with_a_diagnosis(capsys, nameserver):
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS], labels=LABELS,
+                              expect_exchangers=['mx1.fabrikam.test', 'mx3.fabrikam.test']))
+    assert 'failed' not in result
+    assert result['status'] == 'ok'
+    assert result['passed'] is False
+    assert result['mx_set']['missing'] == ['mx3.fabrikam.test']
+    assert result['mx_set']['unexpected'] == ['mx2.fabrikam.test']
+    assert result['mx_set']['matches'] is False
+    diagnosis = result['diagnosis']
+    assert diagnosis['category'] == 'mx_set_mismatch'
+    assert diagnosis['status'] == 'dns'
+    assert 'missing: mx3.fabrikam.test' in diagnosis['notes']
+    assert 'unexpected: mx2.fabrikam.test' in diagnosis['notes']
+    fact = result['ansible_facts']['mailflow']['mx']['fabrikam.test']
+    assert fact['passed'] is False and fact['diagnosis']['category'] == 'mx_set_mismatch' and fact['labels'] == LABELS
+
+
+def test_expected_set_on_a_failed_lookup_keeps_the_dns_diagnosis(capsys, nameserver):
+    result = run(capsys, dict(domain='nosuchdomain.test', nameservers=[NS], expect_exchangers=['mx1.nosuchdomain.test']))
+    assert result['passed'] is False
+    assert result['mx_set']['missing'] == ['mx1.nosuchdomain.test']
+    assert result['diagnosis']['category'] == 'domain_not_found'
+    assert result['diagnosis']['notes'][0] == 'the exchangers also differ from expect_exchangers'
+
+
+def test_domains_pass_each_and_all(capsys, nameserver):
+    result = run(capsys, dict(domains=['fabrikam.test', 'cname-mx.test'], nameservers=[NS], labels={'check': 'x'},
+                              expect_exchangers=['mx1.fabrikam.test', 'mx2.fabrikam.test']))
+    assert [record['passed'] for record in result['results']] == [True, False]
+    assert result['results'][1]['mx_set']['unexpected'] == ['mailalias.cname-mx.test']
+    assert result['passed'] is False
+    assert result['labels'] == {'check': 'x'}
+    assert all(record['labels'] == {'check': 'x'} for record in result['results'])
+
+
+def test_bad_expected_host_fails_before_any_query(capsys, nameserver):
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS], expect_exchangers=['mx1.fabrikam.test', 'bad host']))
+    assert result['failed'] is True
+    assert result['msg'].startswith('expect_exchangers[1]: ')
+    assert nameserver.asked() == []

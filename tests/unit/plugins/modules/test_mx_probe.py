@@ -14,7 +14,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailops.mailflow.plugins.module_utils._route import engine
-from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.argspec import SMTP_OPTIONS_ARGSPEC
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.argspec import SMTP_OPTIONS_ARGSPEC, SMTP_PROBE_ARGSPEC
 from ansible_collections.mailops.mailflow.plugins.modules import mx_probe
 from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._route.fakemta import FakeMta
 from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._route.test_engine import DOWN, MX1, MX2, zone_resolver
@@ -49,8 +49,24 @@ def test_every_smtp_probe_option_passes_through():
     spec = mx_probe.argument_spec()
     for option, definition in SMTP_OPTIONS_ARGSPEC.items():
         assert spec[option] == definition
+    # host is replaced by domain/domains; everything else smtp_probe takes, mx_probe takes too.
+    assert set(SMTP_PROBE_ARGSPEC) - {'host'} <= set(spec)
     assert spec['port']['default'] == 25
     assert spec['dns_port']['default'] == 53
+
+
+def test_tls_min_days_reaches_the_smtp_engine(capsys, lab):
+    result = run(capsys, dict(BASE, port=lab.port, domain='implicit.test', rcpt_to=['kate@route.test'], tls_min_days=-1))
+    assert result['failed'] is True
+    assert result['option'] == 'tls_min_days'
+
+
+def test_labels_come_back_unchanged_with_every_domain(capsys, lab):
+    labels = {'check': 'route', 'required': True}
+    result = run(capsys, dict(BASE, port=lab.port, domains=['implicit.test', 'nullmx.test'], rcpt_to=['kate@route.test'],
+                              labels=labels))
+    assert result['labels'] == labels
+    assert [route['labels'] for route in result['ansible_facts']['mailflow']['routes'].values()] == [labels, labels]
 
 
 @pytest.mark.parametrize('args, option', [

@@ -58,6 +58,8 @@ def guide_args(server, **changes):
     ({'deadline': 1, 'connect_timeout': 5}, 'deadline: '),
     ({'expect': {'rcpt': ['nonsense']}}, 'expect.rcpt[0]: '),
     ({'quit_after': 'data'}, 'quit_after: '),
+    ({'tls': 'none', 'tls_min_days': 30}, 'tls_min_days: '),
+    ({'tls_min_days': -1}, 'tls_min_days: '),
 ])
 def test_bad_options_fail_before_any_connection(capsys, server, changes, prefix):
     result, _out = run(capsys, guide_args(server, **changes))
@@ -139,3 +141,17 @@ def test_unwritable_transcript_path_fails_with_the_result(capsys, server, tmp_pa
     assert result['failed'] is True
     assert result['msg'].startswith('transcript_path: ')
     assert result['steps']
+
+
+def test_labels_come_back_unchanged_in_result_and_facts(capsys, server):
+    labels = {'check': 'recipient_validation', 'role': 'inbound', 'domain': 'fabrikam.test', 'target': '127.0.0.1',
+              'required': False, 'extra': [1, {'nested': True}]}
+    result, _out = run(capsys, guide_args(server, labels=labels, name='inbound:fabrikam.test:127.0.0.1:recipient_validation'))
+    assert result['labels'] == labels
+    facts = result['ansible_facts']['mailflow']['smtp']['inbound:fabrikam.test:127.0.0.1:recipient_validation']
+    assert facts['labels'] == labels and facts['passed'] is result['passed']
+
+
+def test_labels_default_to_an_empty_dict(capsys, server):
+    result, _out = run(capsys, guide_args(server))
+    assert result['labels'] == {}

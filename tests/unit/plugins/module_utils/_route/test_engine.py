@@ -163,6 +163,32 @@ def test_quit_after_before_rcpt_is_a_reachability_check(lab):
     assert not any(command.startswith(('MAIL', 'RCPT')) for command in lab.commands[MX2])
 
 
+def test_mx_lookups_in_flight_are_bounded(lab, monkeypatch):
+    from ansible_collections.mailops.mailflow.plugins.module_utils._route import engine
+    in_flight = [0, 0]
+    lock = threading.Lock()
+    real_resolve_many = engine.resolve_many
+
+    def counting_resolve_many(*args, **kwargs):
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+        time.sleep(0.05)
+        try:
+            return real_resolve_many(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(engine, 'resolve_many', counting_resolve_many)
+    domains = ['primary-down.test', 'rejecting.test', 'implicit.test', 'nullmx.test', 'nosuchdomain.test']
+    route_probe = RouteProbe(domains, SMTP, MxOptions(nameservers=['192.0.2.53']), port=lab.port, resolver=zone_resolver())
+    route_probe.dns_in_flight = 2
+    results = route_probe.run()
+    assert in_flight[1] == 2
+    assert [result['verdict']['outcome'] for result in results] == ['deliverable', 'deliverable', 'deliverable', 'null_mx', 'nxdomain']
+
+
 def test_fan_out_takes_the_time_of_the_slowest_banner_not_the_sum():
     addresses = ['127.0.6.%d' % index for index in range(1, 41)]
     delay = 0.3
@@ -222,6 +248,10 @@ def _open_fds():
     return len(os.listdir('/proc/self/fd'))
 
 
+def _os_threads():
+    return len(os.listdir('/proc/self/task'))
+
+
 @pytest.mark.skipif(not os.path.isdir('/proc/self/fd'), reason='needs /proc')
 def test_no_thread_or_descriptor_is_left_after_a_run():
     addresses = ['127.0.6.%d' % index for index in range(150, 170)]
@@ -233,13 +263,15 @@ def test_no_thread_or_descriptor_is_left_after_a_run():
                    for index, address in enumerate(addresses))
     with FakeMta(behaviours, refused=refused, blackholes=blackholes) as mta:
         threads_before = threading.active_count()
+        os_threads_before = _os_threads()
         fds_before = _open_fds()
         results = probe_routes(sorted(records), dict(SMTP, connect_timeout=0.3), concurrency=8, port=mta.port, records=records)
         assert threading.active_count() == threads_before
-        # The scripted servers close their side asynchronously; the engine's side is closed already.
+        # A joined thread's OS thread and the servers' side of each socket go away a moment later; a leak stays.
         deadline = time.monotonic() + 3
-        while _open_fds() != fds_before and time.monotonic() < deadline:
+        while (_open_fds(), _os_threads()) != (fds_before, os_threads_before) and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert _os_threads() == os_threads_before
         assert _open_fds() == fds_before
     assert sorted(result['verdict']['outcome'] for result in results) == sorted(
         ['deliverable'] * 10 + ['rejected'] * 5 + ['all_timed_out'] * 3 + ['all_refused'] * 2)

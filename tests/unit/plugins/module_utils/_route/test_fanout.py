@@ -156,3 +156,33 @@ def test_runner_error_propagates_and_close_leaves_no_thread():
         finally:
             runner.close()
     assert threading.active_count() == baseline
+
+
+def test_after_the_last_submission_idle_threads_leave_while_work_still_runs():
+    baseline = threading.active_count()
+    release = threading.Event()
+
+    def slow():
+        release.wait(5)
+        return 'slow'
+
+    runner = BoundedRunner(8)
+    try:
+        runner.submit('slow', slow)
+        for value in range(7):
+            runner.submit(('quick', value), time.sleep, 0.01)
+        runner.last_submitted()
+        seen = []
+        for tag, _value in runner.completed():
+            seen.append(tag)
+            if len(seen) == 7:
+                # Only the thread running the slow call is left.
+                deadline = time.monotonic() + 5
+                while threading.active_count() > baseline + 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert threading.active_count() == baseline + 1
+                release.set()
+    finally:
+        runner.close()
+    assert seen[-1] == 'slow'
+    assert threading.active_count() == baseline

@@ -263,6 +263,13 @@ def test_opportunistic_tls_goes_on_past_an_untrusted_certificate():
     assert V.classify_probe(result, [KATE], tls_verify=True)['units'][KATE]['outcome'] == 'deferred'
 
 
+def test_a_certificate_that_expires_soon_does_not_stop_an_mta():
+    steps = greeting() + [step('starttls', 220, error='tls_cert_expires_soon'), step('ehlo_tls', 250), step('mail', 250),
+                          step('rcpt', 250, '2.1.5')]
+    result = probe(steps, {KATE: {'accepted': True, 'code': 250, 'enhanced': '2.1.5', 'text': 'ok'}})
+    assert V.classify_probe(result, [KATE], tls_verify=True)['units'][KATE]['outcome'] == 'accepted'
+
+
 def test_reply_codes_decide_not_expect():
     # expect: {rcpt: [550]} makes the probe pass; the MTA still bounces.
     result = rcpt(550, '5.1.1')

@@ -103,6 +103,56 @@ def test_starttls_certificate_outcomes(pki, leaf, condition, enforce):
 
 
 @needs_openssl
+@pytest.mark.parametrize('min_days, passed', [(None, True), (0, True), (10, True), (30, False)])
+def test_tls_min_days_fails_starttls_but_the_session_goes_on(pki, min_days, passed):
+    # The good leaf is valid for 20 days.
+    with ScriptedServer(Mta(), tls_context=server_context(pki['good'])) as server:
+        result = probe(server, server_name='mx1.fabrikam.test', ca_path=pki['ca'], tls_verify=True, tls_min_days=min_days)
+    assert result['passed'] is passed
+    assert result['tls']['certificate']['days_left'] in (19, 20)
+    starttls = [step for step in result['steps'] if step['name'] == 'starttls']
+    assert len(starttls) == 1 and starttls[0]['reply']['code'] == 220
+    assert [name for name, _code in steps(result)][3:7] == ['starttls', 'ehlo_tls', 'mail', 'rcpt']
+    assert result['recipients']['kate@fabrikam.test']['accepted'] is True
+    if passed:
+        assert starttls[0]['ok'] is True and starttls[0]['error'] is None
+    else:
+        assert starttls[0]['ok'] is False and starttls[0]['error'] == errors.TLS_CERT_EXPIRES_SOON
+        assert 'fewer than tls_min_days (30)' in starttls[0]['error_message']
+        assert result['diagnosis']['step'] == 'starttls'
+        assert result['diagnosis']['category'] == 'tls_cert_expires_soon' and result['diagnosis']['status'] == 'tls'
+        assert any('tls_min_days' in line for line in result['transcript'])
+
+
+@needs_openssl
+def test_tls_min_days_can_be_the_expected_outcome(pki):
+    with ScriptedServer(Mta(), tls_context=server_context(pki['good'])) as server:
+        result = probe(server, server_name='mx1.fabrikam.test', ca_path=pki['ca'], tls_min_days=365,
+                       expect={'starttls': ['tls_cert_expires_soon']}, quit_after='starttls')
+    assert result['passed'] is True and result['diagnosis']['expected'] is True
+
+
+@needs_openssl
+def test_tls_min_days_applies_to_the_unverified_second_session(pki):
+    # Opportunistic TLS with an expired certificate: carries on unverified, and the days check still fails it.
+    with ScriptedServer(Mta(), tls_context=server_context(pki['expired'])) as server:
+        result = probe(server, server_name='mx1.fabrikam.test', ca_path=pki['ca'], tls_min_days=1)
+    assert result['passed'] is False
+    failed = [step for step in result['steps'] if not step['ok']]
+    assert [(step['name'], step['error']) for step in failed] == [('starttls', errors.TLS_CERT_EXPIRES_SOON)]
+    assert len(server.sessions) == 2
+
+
+@needs_openssl
+def test_tls_min_days_with_implicit_tls_fails_the_connect_step(pki):
+    with ScriptedServer(Mta(tls=False), tls_context=server_context(pki['good']), implicit_tls=True) as server:
+        result = probe(server, tls='implicit', server_name='mx1.fabrikam.test', ca_path=pki['ca'], tls_min_days=60)
+    assert result['passed'] is False
+    assert result['steps'][0]['name'] == 'connect' and result['steps'][0]['error'] == errors.TLS_CERT_EXPIRES_SOON
+    assert result['recipients']['kate@fabrikam.test']['accepted'] is True
+
+
+@needs_openssl
 def test_unknown_ca_without_the_lab_ca(pki):
     with ScriptedServer(Mta(), tls_context=server_context(pki['good'])) as server:
         result = probe(server, server_name='mx1.fabrikam.test', tls_verify=True, quit_after='starttls')

@@ -1,0 +1,313 @@
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One SMTP dialogue against the lab Postfix: the smtp_probe engine against a bare socket dialogue and swaks (issue 4).
+
+In one process, in alternating rounds (the order rotates every round), against Postfix mx1 of the real lab
+(127.0.0.11:25, in_flow_delay = 0, so flow control never pauses a round):
+  engine        the engine's run_probe() on option dicts, as the module calls it: banner, EHLO, MAIL, RCPT, RSET,
+                QUIT, one command at a time (pipelining: never), so the wire steps equal the bare dialogue's;
+  engine-pipe   the same with pipelining: auto (the module's default: MAIL, RCPT, RSET, QUIT in one write);
+  bare          a minimal dialogue: socket.sendall + recv until the final reply line, the same steps;
+  swaks         `swaks --quit-after RCPT` as a whole process, every --swaks-every rounds; also its own dialogue
+                time (--show-time-lapse) and its start-up (`swaks --version`), to separate the two.
+Then the DATA variant (the message delivered to admin@fabrikam.test): engine and bare, alternating.
+Prints median and p90 per variant and the engine/bare ratios; --profile adds the top self-time functions of the
+engine on the same loop (cProfile). The real lab needs root: run `make lab-start` first, or run this as root and
+it starts the lab and stops it again when done.
+
+Usage: python3 bench/bench_dialogue.py [--rounds 300] [--data-rounds 100] [--swaks-every 10] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LABCTL = os.path.join(REPO, 'lab', 'real', 'labctl')
+HOST = '127.0.0.11'
+PORT = 25
+HELO = 'contoso.test'
+MAIL_FROM = 'chris@contoso.test'
+RCPT = 'kate@fabrikam.test'
+# DATA rounds deliver real messages: to the lab's admin box, so kate's mailbox (used by the tests) stays small.
+DATA_RCPT = 'admin@fabrikam.test'
+SUBJECT = 'mailflow bench_dialogue'
+BODY = 'bench_dialogue test message\n'
+TIMEOUT = 10.0
+SWAKS_TIMEOUT = 30
+# swaks --show-time-lapse prints "=== response in 0.001s" after each reply (Time::HiRes).
+SWAKS_LAPSE = re.compile(r'^=== response in ([0-9.]+)s', re.MULTILINE)
+COLLECTION_PATH = re.compile(r'^.*/ansible_collections/mailops/mailflow/')
+
+
+def import_engine(workdir):
+    """The repository is the collection root: expose it as ansible_collections.mailops.mailflow."""
+    namespace = os.path.join(workdir, 'ansible_collections', 'mailops')
+    os.makedirs(namespace)
+    os.symlink(REPO, os.path.join(namespace, 'mailflow'))
+    sys.path.insert(0, workdir)
+    from ansible_collections.mailops.mailflow.plugins.module_utils._smtp import dialogue, message, options
+    return dialogue, message, options
+
+
+# --- the bare dialogue -------------------------------------------------------------------------------------------------
+
+class BareSession(object):
+    """The least a client can do: sendall, then recv until the final line of the reply (`NNN ` at line start)."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.buffer = b''
+
+    def reply(self):
+        while True:
+            start = 0
+            while True:
+                end = self.buffer.find(b'\r\n', start)
+                if end < 0:
+                    break
+                if self.buffer[start + 3:start + 4] == b' ':
+                    code = int(self.buffer[start:start + 3])
+                    self.buffer = self.buffer[end + 2:]
+                    return code
+                start = end + 2
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError('the server closed the connection')
+            self.buffer += data
+
+    def command(self, line, expected):
+        self.sock.sendall(line)
+        code = self.reply()
+        if code != expected:
+            raise RuntimeError('%r got %d, expected %d' % (line, code, expected))
+
+    def close(self):
+        self.sock.close()
+
+
+def bare_dialogue(host, port, rcpt, wire_message=None):
+    session = BareSession(host, port)
+    try:
+        if session.reply() != 220:
+            raise RuntimeError('no 220 banner')
+        session.command(b'EHLO ' + HELO.encode() + b'\r\n', 250)
+        session.command(b'MAIL FROM:<' + MAIL_FROM.encode() + b'>\r\n', 250)
+        session.command(b'RCPT TO:<' + rcpt.encode() + b'>\r\n', 250)
+        if wire_message is None:
+            session.command(b'RSET\r\n', 250)
+        else:
+            session.command(b'DATA\r\n', 354)
+            session.command(wire_message, 250)
+        session.command(b'QUIT\r\n', 221)
+    finally:
+        session.close()
+
+
+# --- measurement -------------------------------------------------------------------------------------------------------
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def timed(function, cpu=None):
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    function()
+    if cpu is not None:
+        cpu.append(time.process_time() - cpu_started)
+    return time.perf_counter() - started
+
+
+def engine_runner(dialogue, options):
+    def run():
+        result = dialogue.run_probe(dict(options))
+        if not result['passed']:
+            raise RuntimeError('engine dialogue failed: %s' % result['diagnosis'].get('summary'))
+    return run
+
+
+def swaks_command(swaks, lapse):
+    command = [swaks, '--server', HOST, '--port', str(PORT), '--ehlo', HELO, '--from', MAIL_FROM, '--to', RCPT,
+               '--quit-after', 'RCPT', '--timeout', str(int(TIMEOUT))]
+    return command + (['--show-time-lapse'] if lapse else [])
+
+
+def run_swaks(command):
+    started = time.perf_counter()
+    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=SWAKS_TIMEOUT, check=False)
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0 or '250 2.1.5' not in completed.stdout:
+        raise RuntimeError('swaks failed:\n%s' % completed.stdout[-2000:])
+    return elapsed, completed.stdout
+
+
+def ensure_lab():
+    """(True when this run started the lab) after making sure mx1 answers; raises SystemExit when it cannot."""
+    try:
+        socket.create_connection((HOST, PORT), timeout=2).close()
+        return False
+    except OSError:
+        pass
+    if os.geteuid() != 0 or not os.access(LABCTL, os.X_OK):
+        raise SystemExit('bench_dialogue: Postfix mx1 (%s:%d) is not up, and starting the real lab needs root '
+                         '(make lab-start)' % (HOST, PORT))
+    print('bench_dialogue: starting the real lab (%s start); it is stopped again at the end' % LABCTL)
+    subprocess.run([LABCTL, 'start'], check=True, stdout=subprocess.DEVNULL)
+    return True
+
+
+def stop_lab():
+    subprocess.run([LABCTL, 'stop'], check=False, stdout=subprocess.DEVNULL)
+
+
+def row(label, values, unit_scale=1000.0, unit='ms'):
+    return '  %-34s n=%4d  median %8.3f %s  p90 %8.3f %s' % (
+        label, len(values), statistics.median(values) * unit_scale, unit, percentile(values, 0.9) * unit_scale, unit)
+
+
+def measure(args, dialogue, message, options):
+    base = {'host': HOST, 'port': PORT, 'tls': 'none', 'helo_name': HELO, 'mail_from': MAIL_FROM,
+            'connect_timeout': TIMEOUT, 'command_timeout': TIMEOUT, 'deadline': 3 * TIMEOUT}
+    lockstep = dict(base, rcpt_to=[RCPT], pipelining='never')
+    pipelined = dict(base, rcpt_to=[RCPT], pipelining='auto')
+    with_data = dict(base, rcpt_to=[DATA_RCPT], pipelining='never', send_message=True,
+                     content={'subject': SUBJECT, 'body': BODY})
+    # The bare DATA round sends the message the engine builds (rendered once: the engine renders it each time).
+    template = options.validate_options(with_data).message_template
+    wire_message = message.dot_stuff(template.render())
+
+    variants = [
+        ('engine', engine_runner(dialogue, lockstep)),
+        ('engine-pipe', engine_runner(dialogue, pipelined)),
+        ('bare', lambda: bare_dialogue(HOST, PORT, RCPT)),
+    ]
+    swaks = None if args.no_swaks else shutil.which('swaks')
+    if not args.no_swaks and swaks is None:
+        print('bench_dialogue: swaks not found; its rows are left out (apt-get install swaks)')
+
+    # Warm-up: imports, the first smtpd processes, TLS-free code paths.
+    for _name, function in variants:
+        for _index in range(5):
+            function()
+
+    times = dict((name, []) for name, _function in variants)
+    cpu = dict((name, []) for name, _function in variants)
+    swaks_times, swaks_lapses = [], []
+    started = time.perf_counter()
+    for round_index in range(args.rounds):
+        shift = round_index % len(variants)
+        for name, function in variants[shift:] + variants[:shift]:
+            times[name].append(timed(function, cpu[name]))
+        if swaks and round_index % args.swaks_every == 0:
+            elapsed, output = run_swaks(swaks_command(swaks, lapse=True))
+            swaks_times.append(elapsed)
+            swaks_lapses.append(sum(float(value) for value in SWAKS_LAPSE.findall(output)))
+    loop_seconds = time.perf_counter() - started
+
+    data_variants = [
+        ('engine+DATA', engine_runner(dialogue, with_data)),
+        ('bare+DATA', lambda: bare_dialogue(HOST, PORT, DATA_RCPT, wire_message)),
+    ]
+    for name, _function in data_variants:
+        times[name] = []
+    for round_index in range(args.data_rounds):
+        order = data_variants if round_index % 2 == 0 else data_variants[::-1]
+        for name, function in order:
+            times[name].append(timed(function))
+
+    startup = {}
+    if swaks:
+        startup['swaks --version'] = [timed(lambda: subprocess.run([swaks, '--version'], stdout=subprocess.DEVNULL,
+                                                                   check=True)) for _index in range(10)]
+    startup['python -c pass'] = [timed(lambda: subprocess.run([sys.executable, '-c', 'pass'], check=True))
+                                 for _index in range(10)]
+
+    print('bench_dialogue: %s:%d (Postfix mx1), %d rounds in %.1f s, %d DATA rounds; Python %s'
+          % (HOST, PORT, args.rounds, loop_seconds, args.data_rounds, sys.version.split()[0]))
+    print('  steps: banner, EHLO, MAIL, RCPT, RSET, QUIT (DATA variant: ... RCPT, DATA, message, QUIT)')
+    for name in ('engine', 'engine-pipe', 'bare', 'engine+DATA', 'bare+DATA'):
+        print(row(name, times[name]))
+    for name in ('engine', 'engine-pipe', 'bare'):
+        print(row('CPU of this process: ' + name, cpu[name]))
+    engine, bare = statistics.median(times['engine']), statistics.median(times['bare'])
+    print('  ratio engine/bare (median)          %.2fx   (p90 %.2fx)'
+          % (engine / bare, percentile(times['engine'], 0.9) / percentile(times['bare'], 0.9)))
+    print('  ratio engine-pipe/bare (median)     %.2fx' % (statistics.median(times['engine-pipe']) / bare))
+    print('  ratio engine+DATA/bare+DATA (median) %.2fx'
+          % (statistics.median(times['engine+DATA']) / statistics.median(times['bare+DATA'])))
+    if swaks_times:
+        print(row('swaks, whole process', swaks_times))
+        print(row('swaks, dialogue (--show-time-lapse)', swaks_lapses))
+    for label, values in startup.items():
+        print(row('start-up: ' + label, values))
+    if swaks_times:
+        print('  swaks whole process / engine (median) %.0fx; start-up is most of it: perl and its modules load per run'
+              % (statistics.median(swaks_times) / engine))
+
+    if args.profile:
+        profile(engine_runner(dialogue, lockstep), args.profile_rounds, args.profile_top)
+
+
+def profile(function, rounds, top):
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _index in range(rounds):
+        function()
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    # (file, line, name) -> (primitive calls, calls, self time, cumulative time, callers); built-ins have file '~'.
+    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)
+    python_level = [item for item in entries if item[0][0] != '~']
+    for title, chosen in (('all functions', entries), ('Python functions only (no socket waits)', python_level)):
+        print('cProfile, engine lockstep dialogue x%d, top %d by self time, %s:' % (rounds, top, title))
+        print('  %8s %10s %12s %10s  %s' % ('calls', 'self ms', 'self us/call', 'cum ms', 'function'))
+        for (filename, line, name), (_primitive, calls, self_time, cumulative, _callers) in chosen[:top]:
+            where = name if filename == '~' else '%s:%d(%s)' % (COLLECTION_PATH.sub('', filename), line, name)
+            print('  %8d %10.2f %12.2f %10.2f  %s' % (calls, self_time * 1000, self_time * 1e6 / calls, cumulative * 1000,
+                                                      where))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=300, help='rounds of engine, engine-pipe and bare (default 300)')
+    parser.add_argument('--data-rounds', type=int, default=100, help='rounds of the DATA variant (default 100)')
+    parser.add_argument('--swaks-every', type=int, default=10, help='run swaks every N rounds (default 10)')
+    parser.add_argument('--no-swaks', action='store_true', help='leave swaks out')
+    parser.add_argument('--profile', action='store_true', help='cProfile the engine loop afterwards')
+    parser.add_argument('--profile-rounds', type=int, default=300)
+    parser.add_argument('--profile-top', type=int, default=10)
+    args = parser.parse_args()
+    if args.rounds < 1 or args.data_rounds < 1 or args.swaks_every < 1:
+        parser.error('--rounds, --data-rounds and --swaks-every must be at least 1')
+
+    workdir = tempfile.mkdtemp(prefix='bench-dialogue-')
+    started_lab = False
+    try:
+        dialogue, message, options = import_engine(workdir)
+        started_lab = ensure_lab()
+        measure(args, dialogue, message, options)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if started_lab:
+            stop_lab()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

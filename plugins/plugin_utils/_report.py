@@ -1,0 +1,833 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check records and the fleet report (controller side, plain Python).
+
+A check record is one entry of ``ansible_facts.mailflow.{mx,smtp,routes}`` of one host, read through its
+``labels``. The hosts x checks matrix, the summary line and the four renderings (JSON document, Markdown,
+JUnit XML, HTML) are built from records only: the report never re-probes. jmespath selects and groups the
+records. The filters in plugins/filter/mailflow_report.py are thin wrappers around these functions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import re
+import xml.etree.ElementTree as ET
+
+try:
+    import jmespath
+except ImportError:  # reported when a filter is used, not at import
+    jmespath = None
+
+SECTIONS = ('mx', 'smtp', 'routes')
+STATUSES = ('pass', 'warn', 'fail', 'optional_fail', 'missing')
+SYMBOLS = {'pass': u'\u2714', 'warn': u'\u26a0', 'fail': u'\u2716', 'optional_fail': u'\u2298', 'missing': u'\u2013'}
+STATUS_WORDS = {
+    'pass': 'passed',
+    'warn': 'passed with warnings',
+    'fail': 'failed',
+    'optional_fail': 'optional check failed',
+    'missing': 'not run on this host',
+}
+FALSE_WORDS = ('false', 'no', 'off', '0', 'n')
+DIAGNOSIS_KEYS = ('status', 'step', 'code', 'enhanced', 'error', 'category', 'summary', 'causes', 'remedy', 'notes',
+                  'expected')
+TRANSCRIPT_LINES = 40
+SUMMARY_LINE_ITEMS = 4
+
+# XML 1.0 forbids most control characters; a hostile server may send them in a reply.
+_XML_INVALID = re.compile(u'[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
+_MD_SPECIAL = re.compile(r'([\\`*<>|\[\]])')
+
+
+class ReportError(Exception):
+    """Bad input to a report helper; the filter turns it into an AnsibleFilterError."""
+
+
+def _require_jmespath():
+    if jmespath is None:
+        raise ReportError('the mailops.mailflow report filters need the Python library jmespath on the controller '
+                          '(pip install jmespath)')
+
+
+def _search(expression, data):
+    _require_jmespath()
+    try:
+        return jmespath.search(expression, data)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ReportError('invalid jmespath expression %r: %s' % (expression, exc))
+
+
+# ---------------------------------------------------------------------------------------------------- records
+
+def _as_bool(value, default=True):
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    return str(value).strip().lower() not in FALSE_WORDS
+
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _text(value):
+    if value is None:
+        return ''
+    return value if isinstance(value, str) else str(value)
+
+
+def entry_passed(section, entry):
+    """The entry's own ``passed``; for facts written before modules had one, what the contract derives it from."""
+    if isinstance(entry.get('passed'), bool):
+        return entry['passed']
+    if section == 'mx':
+        return entry.get('status') in ('ok', 'implicit_mx')
+    if section == 'routes':
+        return bool(_dict(entry.get('verdict')).get('deliverable'))
+    return False
+
+
+def entry_diagnosis(entry):
+    diagnosis = entry.get('diagnosis')
+    if not isinstance(diagnosis, dict):
+        diagnosis = _dict(_dict(entry.get('verdict')).get('diagnosis')) or _dict(_dict(entry.get('mx')).get('diagnosis'))
+    compact = dict((key, diagnosis.get(key)) for key in DIAGNOSIS_KEYS)
+    compact['causes'] = [_text(cause) for cause in _list(compact['causes'])]
+    compact['notes'] = [_text(note) for note in _list(compact['notes'])]
+    compact['expected'] = bool(compact['expected'])
+    return compact
+
+
+def _first_failed_step(entry):
+    for step in _list(entry.get('steps')):
+        if isinstance(step, dict) and step.get('ok') is False:
+            return step
+    return None
+
+
+def _reply_line(step):
+    """The failing step's reply as the server sent it (first line), or the transport error in words."""
+    if not step:
+        return None
+    reply = _dict(step.get('reply'))
+    lines = _list(reply.get('lines'))
+    if lines:
+        return _text(lines[0]) + (u' \u2026' if len(lines) > 1 else '')
+    return step.get('error_message') or step.get('error')
+
+
+def _code_words(diagnosis):
+    parts = [_text(diagnosis.get('step'))] if diagnosis.get('step') else []
+    if diagnosis.get('code') is not None:
+        parts.append(_text(diagnosis['code']))
+        if diagnosis.get('enhanced'):
+            parts.append(_text(diagnosis['enhanced']))
+    elif diagnosis.get('error'):
+        parts.append(_text(diagnosis['error']))
+    return ' '.join(parts)
+
+
+def _brief(section, entry, passed, diagnosis):
+    """A few words for a matrix cell: what the server said, or what the lookup found."""
+    if section == 'mx':
+        status = _text(entry.get('status'))
+        if passed and status == 'ok':
+            return '%d MX' % len(_list(entry.get('exchangers')))
+        return status.replace('_', ' ')
+    if section == 'routes':
+        verdict = _dict(entry.get('verdict'))
+        via = _dict(verdict.get('via'))
+        if passed and via.get('host'):
+            return 'via %s' % via['host']
+        return _text(verdict.get('outcome') or entry.get('status')).replace('_', ' ')
+    words = _code_words(diagnosis)
+    if passed and diagnosis.get('expected'):
+        return '%s (expected)' % words
+    return words
+
+
+def _warnings(section, entry):
+    found = [_text(warning) for warning in _list(entry.get('warnings'))]
+    for step in _list(entry.get('steps')):
+        if isinstance(step, dict) and step.get('slow'):
+            found.append('%s reply slow (%s ms)' % (step.get('name'), step.get('elapsed_ms')))
+    if section == 'mx':
+        found.extend(_text(warning) for warning in _list(entry.get('domain_warnings')))
+        for exchanger in _list(entry.get('exchangers')):
+            for warning in _list(_dict(exchanger).get('warnings')):
+                found.append('%s: %s' % (_dict(exchanger).get('host'), warning))
+    if section == 'routes':
+        verdict = _dict(entry.get('verdict'))
+        if verdict.get('fallback_used'):
+            via = _dict(verdict.get('via'))
+            found.append('delivered via a fallback exchanger: %s (preference %s)' % (via.get('host'), via.get('preference')))
+        if verdict.get('shuffle_dependent'):
+            found.append('the outcome depends on which equal-preference exchanger an MTA picks')
+        for probe in _list(entry.get('probes')):
+            for warning in _list(_dict(probe).get('warnings')):
+                found.append('%s: %s' % (_dict(probe).get('exchanger'), warning))
+    seen = set()
+    unique = []
+    for warning in found:
+        if warning and warning not in seen:
+            seen.add(warning)
+            unique.append(warning)
+    return unique
+
+
+def _transcript(section, entry):
+    if section == 'smtp':
+        lines = _list(entry.get('transcript'))
+    elif section == 'routes':
+        lines = []
+        for probe in _list(entry.get('probes')):
+            probe = _dict(probe)
+            if probe.get('passed') is False:
+                lines.append('== %s [%s]' % (probe.get('exchanger'), probe.get('address')))
+                lines.extend(_list(probe.get('transcript')))
+        for failure in _list(_dict(entry.get('verdict')).get('failures')):
+            failure = _dict(failure)
+            if failure.get('kind') == 'no_address':
+                lines.append('== %s: %s' % (failure.get('host'), failure.get('message')))
+    else:
+        lines = [entry['error']] if entry.get('error') else []
+    lines = [_text(line) for line in lines]
+    if len(lines) > TRANSCRIPT_LINES:
+        lines = lines[:TRANSCRIPT_LINES // 4] + [u'\u2026 (%d lines left out)' % (len(lines) - TRANSCRIPT_LINES)] \
+            + lines[-(TRANSCRIPT_LINES - TRANSCRIPT_LINES // 4):]
+    return lines
+
+
+def _default_target(section, name, entry):
+    if section == 'smtp':
+        target = _dict(entry.get('target'))
+        if target.get('host'):
+            return '%s:%s' % (target['host'], target.get('port', 25))
+        return name
+    return entry.get('domain') or name
+
+
+def build_record(host, section, name, entry):
+    """One check record from one fact entry."""
+    entry = _dict(entry)
+    labels = dict(_dict(entry.get('labels')))
+    labelled = bool(labels.get('check'))
+    passed = entry_passed(section, entry)
+    diagnosis = entry_diagnosis(entry)
+    required = _as_bool(labels.get('required'), True)
+    warnings = _warnings(section, entry)
+    if passed:
+        status = 'warn' if warnings else 'pass'
+    else:
+        status = 'fail' if required else 'optional_fail'
+    check = _text(labels.get('check')) if labelled else _text(name)
+    role = _text(labels.get('role')) if labels.get('role') else None
+    domain = _text(labels.get('domain') or entry.get('domain') or '') or None
+    target = _text(labels.get('target') or _default_target(section, name, entry))
+    if labelled:
+        column = '/'.join(_text(part) for part in (role or section, domain or '-', check, target))
+        group = ' \u00b7 '.join(part for part in (role or section, domain) if part)
+    else:
+        column = '%s:%s' % (section, name)
+        group = 'unlabelled %s facts' % section
+    failed_step = None if passed else _first_failed_step(entry)
+    return {
+        'host': _text(host),
+        'section': section,
+        'name': _text(name),
+        'id': column,
+        'check': check,
+        'role': role,
+        'domain': domain,
+        'target': target,
+        'group': group,
+        'labelled': labelled,
+        'labels': labels,
+        'required': required,
+        'passed': passed,
+        'status': status,
+        'brief': _brief(section, entry, passed, diagnosis),
+        'reply': _reply_line(failed_step),
+        'diagnosis': diagnosis,
+        'warnings': warnings,
+        'transcript': [] if passed else _transcript(section, entry),
+        'elapsed_ms': entry.get('elapsed_ms') if isinstance(entry.get('elapsed_ms'), (int, float)) else None,
+    }
+
+
+def iter_entries(facts_by_host, hosts=None):
+    """(host, section, name, entry) for every fact entry, hosts in the given order, sections mx, smtp, routes."""
+    facts_by_host = _dict(facts_by_host)
+    for host in (hosts if hosts is not None else list(facts_by_host)):
+        facts = _dict(facts_by_host.get(host))
+        if 'mailflow' in facts and not (set(facts) & set(SECTIONS)):
+            facts = _dict(facts['mailflow'])  # a host's whole ansible_facts was passed
+        for section in SECTIONS:
+            for name, entry in _dict(facts.get(section)).items():
+                if isinstance(entry, dict):
+                    yield host, section, name, entry
+
+
+def select_records(records, select=None):
+    """Keep the records a jmespath filter expression keeps, e.g. ``[?role=='inbound']``."""
+    if not select:
+        return records
+    selected = _search(select, records)
+    if not isinstance(selected, list) or not all(isinstance(record, dict) and 'id' in record for record in selected):
+        raise ReportError('mailflow report select %r must return a list of check records, '
+                          'for example "[?role==\'inbound\']"' % select)
+    return selected
+
+
+def _unique_ids(records):
+    """A host with two entries for the same check id keeps both: the later one gets its fact name appended."""
+    seen = set()
+    for record in records:
+        key = (record['host'], record['id'])
+        if key in seen:
+            record['id'] = '%s#%s:%s' % (record['id'], record['section'], record['name'])
+        seen.add((record['host'], record['id']))
+    return records
+
+
+def check_records(facts_by_host, hosts=None, select=None):
+    """Every fact entry of every host as a check record, in host order; ``select`` is a jmespath filter."""
+    if facts_by_host is not None and not isinstance(facts_by_host, dict):
+        raise ReportError('report_checks expects a dict of host name to that host\'s ansible_facts.mailflow, got %s'
+                          % type(facts_by_host).__name__)
+    records = _unique_ids([build_record(host, section, name, entry)
+                           for host, section, name, entry in iter_entries(facts_by_host, hosts)])
+    # host by host, each in the matrix's column order, so lists and the summary line read like the table
+    rank = dict((column['id'], position) for position, column in enumerate(build_matrix(records)['columns']))
+    host_rank = {}
+    for record in records:
+        host_rank.setdefault(record['host'], len(host_rank))
+    records.sort(key=lambda record: (host_rank[record['host']], rank[record['id']]))
+    return select_records(records, select)
+
+
+# ------------------------------------------------------------------------------------------- matrix, summary
+
+def _check_label(record):
+    return '%s @ %s' % (record['check'], record['target']) if record['target'] and record['target'] != record['check'] \
+        else record['check']
+
+
+def build_matrix(records, hosts=None):
+    """Hosts (rows) x checks (columns): ``{hosts, columns, groups, cells: {host: {id: record}}}``."""
+    records = _list(records)
+    if hosts is None:
+        hosts = []
+        for record in records:
+            if record['host'] not in hosts:
+                hosts.append(record['host'])
+    columns = {}
+    for position, record in enumerate(records):
+        if record['id'] not in columns:
+            columns[record['id']] = {
+                'id': record['id'], 'check': record['check'], 'target': record['target'], 'role': record['role'],
+                'domain': record['domain'], 'group': record['group'], 'labelled': record['labelled'],
+                'section': record['section'], 'required': record['required'], 'label': _check_label(record),
+                '_order': position,
+            }
+        elif not record['required']:
+            columns[record['id']]['required'] = columns[record['id']]['required'] and record['required']
+    section_rank = dict((section, rank) for rank, section in enumerate(SECTIONS))
+    ordered = sorted(columns.values(), key=lambda column: (
+        (0, column['role'] or '', column['domain'] or '', 0, column['_order']) if column['labelled']
+        else (1, '', '', section_rank.get(column['section'], 9), column['_order'])))
+    for column in ordered:
+        del column['_order']
+    groups = []
+    for column in ordered:
+        if not groups or groups[-1]['name'] != column['group']:
+            groups.append({'name': column['group'], 'columns': []})
+        groups[-1]['columns'].append(column['id'])
+    cells = dict((host, {}) for host in hosts)
+    for record in records:
+        cells.setdefault(record['host'], {})[record['id']] = record
+    return {'hosts': list(hosts), 'columns': ordered, 'groups': groups, 'cells': cells}
+
+
+def _group_failures(records):
+    """Failed records grouped by (check id, what went wrong), hosts listed: one entry per distinct problem."""
+    groups = []
+    index = {}
+    for record in records:
+        diagnosis = record['diagnosis']
+        key = (record['id'], record['status'], diagnosis.get('category'), record['brief'])
+        if key not in index:
+            index[key] = len(groups)
+            groups.append(dict(record, hosts=[]))
+        groups[index[key]]['hosts'].append(record['host'])
+    return groups
+
+
+def _host_list(hosts, limit=3):
+    if len(hosts) > limit:
+        return '%s and %d more hosts' % (', '.join(hosts[:limit]), len(hosts) - limit)
+    return ', '.join(hosts)
+
+
+def _group_warnings(records):
+    """Warned records grouped by (check id, warnings), hosts listed."""
+    groups = []
+    index = {}
+    for record in records:
+        key = (record['id'], tuple(record['warnings']))
+        if key not in index:
+            index[key] = len(groups)
+            groups.append(dict(record, hosts=[]))
+        groups[index[key]]['hosts'].append(record['host'])
+    return groups
+
+
+def summarize(records, hosts=None):
+    """Counts, the verdict and the one summary line; jmespath does the selecting and grouping."""
+    records = _list(records)
+    if hosts is None:
+        hosts = _search('[].host', records) or []
+        hosts = sorted(set(hosts), key=hosts.index)
+    required = _search('[?required]', records)
+    failed = _search("[?status=='fail']", records)
+    failed_hosts = _search('[].host', failed)
+    failed_hosts = sorted(set(failed_hosts), key=failed_hosts.index)
+    counts = dict((status, len(_search("[?status=='%s']" % status, records))) for status in STATUSES[:4])
+    details = ''
+    if not records:
+        verdict = 'empty'
+        headline = 'no checks found in the facts of %d host%s' % (len(hosts), '' if len(hosts) == 1 else 's')
+    elif failed:
+        verdict = 'failed'
+        headline = '%d of %d required checks failed on %d host%s' % (
+            len(failed), len(required), len(failed_hosts), '' if len(failed_hosts) == 1 else 's')
+        # one item per distinct problem, with the hosts that have it, so a fleet-wide outage stays one line
+        listed = ['%s (%s) on %s' % (_check_label(group), group['brief'], _host_list(group['hosts']))
+                  for group in _group_failures(failed)]
+        if len(listed) > SUMMARY_LINE_ITEMS:
+            listed = listed[:SUMMARY_LINE_ITEMS] + ['and %d more' % (len(listed) - SUMMARY_LINE_ITEMS)]
+        details = '; '.join(listed)
+    else:
+        verdict = 'passed'
+        extras = []
+        if counts['warn']:
+            extras.append('%d with warnings' % counts['warn'])
+        if counts['optional_fail']:
+            extras.append('%d optional failed' % counts['optional_fail'])
+        headline = 'all %d required checks passed on %d host%s%s' % (
+            len(required), len(hosts), '' if len(hosts) == 1 else 's', (' (%s)' % ', '.join(extras)) if extras else '')
+    return {
+        'verdict': verdict,
+        'line': 'mailflow: %s%s' % (headline, (': ' + details) if details else ''),
+        'headline': headline,
+        'details': details,
+        'hosts': len(hosts),
+        'checks': len(records),
+        'required': len(required),
+        'passed': counts['pass'] + counts['warn'],
+        'failed': len(failed),
+        'warnings': counts['warn'],
+        'optional_failed': counts['optional_fail'],
+        'failed_hosts': failed_hosts,
+        'counts': counts,
+    }
+
+
+def _now_iso(now=None):
+    now = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return now if isinstance(now, str) else now.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def report_document(records, hosts=None, title=None, generated=None):
+    """The JSON report: summary, matrix (ids only) and every record."""
+    records = _list(records)
+    matrix = build_matrix(records, hosts)
+    return {
+        'format': 'mailops.mailflow/report',
+        'version': 1,
+        'title': title or 'Mail flow report',
+        'generated': _now_iso(generated),
+        'summary': summarize(records, matrix['hosts']),
+        'hosts': matrix['hosts'],
+        'columns': matrix['columns'],
+        'matrix': dict((host, dict((column, record['status']) for column, record in row.items()))
+                       for host, row in matrix['cells'].items()),
+        'checks': records,
+    }
+
+
+def _checks_as_rows(matrix, layout):
+    if layout == 'checks_as_rows':
+        return True
+    if layout == 'hosts_as_rows':
+        return False
+    if layout not in (None, 'auto'):
+        raise ReportError("layout must be auto, hosts_as_rows or checks_as_rows, not %r" % layout)
+    return len(matrix['columns']) > len(matrix['hosts'])
+
+
+# ---------------------------------------------------------------------------------------------------- Markdown
+
+def md_text(value):
+    """Inline Markdown text: no emphasis, links, HTML or table breaks from what a server sent."""
+    return _MD_SPECIAL.sub(r'\\\1', _XML_INVALID.sub(u'\ufffd', _text(value)).replace('\r', ' ').replace('\n', ' '))
+
+
+def md_code(value):
+    text = _XML_INVALID.sub(u'\ufffd', _text(value)).replace('\n', ' ').replace('`', "'").replace('|', '\\|')
+    return '`%s`' % text if text else ''
+
+
+def _md_failure_lines(group, with_remedy=True):
+    diagnosis = group['diagnosis']
+    head = u'- %s **%s** %s %s \u2014 %s: %s' % (
+        SYMBOLS[group['status']], md_text(group['check']), md_text(group['target'] if group['target'] != group['check'] else ''),
+        '(%s)' % md_text(group['group']) if group['group'] else '', md_text(', '.join(group['hosts'])), md_code(group['brief']))
+    lines = [re.sub(' +', ' ', head)]
+    if group['reply']:
+        lines.append('  - server: %s' % md_code(group['reply']))
+    if diagnosis.get('summary'):
+        lines.append('  - %s' % md_text(diagnosis['summary']))
+    if with_remedy and diagnosis.get('remedy'):
+        lines.append('  - **Remedy:** %s' % md_text(diagnosis['remedy']))
+    return lines
+
+
+def render_markdown(records, hosts=None, title=None, layout='auto'):
+    """Verdict line, compact matrix of symbols, then failures with summary and remedy, then warnings."""
+    records = _list(records)
+    matrix = build_matrix(records, hosts)
+    summary = summarize(records, matrix['hosts'])
+    verdict_word = {'failed': u'\u2716 FAILED', 'passed': u'\u2714 PASSED', 'empty': u'\u2716 NO CHECKS'}[summary['verdict']]
+    lines = ['# %s: %s' % (md_text(title or 'Mail flow report'), verdict_word), '', '**%s**' % md_text(summary['line']), '']
+    if not records:
+        return '\n'.join(lines) + '\n'
+    columns = matrix['columns']
+    cells = matrix['cells']
+    if _checks_as_rows(matrix, layout):
+        lines.append('| group | check | target | %s |' % ' | '.join(md_text(host) for host in matrix['hosts']))
+        lines.append('|---|---|---|%s' % (':-:|' * len(matrix['hosts'])))
+        previous_group = None
+        for column in columns:
+            group = column['group'] if column['group'] != previous_group else ''
+            previous_group = column['group']
+            marks = [SYMBOLS[cells[host][column['id']]['status']] if column['id'] in cells[host] else SYMBOLS['missing']
+                     for host in matrix['hosts']]
+            optional = '' if column['required'] else ' (optional)'
+            lines.append('| %s | %s%s | %s | %s |' % (md_text(group), md_text(column['check']), optional,
+                                                      md_text(column['target']), ' | '.join(marks)))
+    else:
+        lines.append('| host | %s |' % ' | '.join(md_text(column['label']) for column in columns))
+        lines.append('|---|%s' % (':-:|' * len(columns)))
+        for host in matrix['hosts']:
+            marks = [SYMBOLS[cells[host][column['id']]['status']] if column['id'] in cells[host] else SYMBOLS['missing']
+                     for column in columns]
+            lines.append('| %s | %s |' % (md_text(host), ' | '.join(marks)))
+    lines.append('')
+    lines.append(u'%s passed \u00b7 %s passed with warnings \u00b7 %s failed \u00b7 %s optional check failed \u00b7 %s not run'
+                 % (SYMBOLS['pass'], SYMBOLS['warn'], SYMBOLS['fail'], SYMBOLS['optional_fail'], SYMBOLS['missing']))
+    failures = _group_failures(_search("[?status=='fail']", records))
+    if failures:
+        lines.extend(['', '## Failures', ''])
+        for group in failures:
+            lines.extend(_md_failure_lines(group))
+    optional = _group_failures(_search("[?status=='optional_fail']", records))
+    if optional:
+        lines.extend(['', '## Optional checks that failed', ''])
+        for group in optional:
+            lines.extend(_md_failure_lines(group, with_remedy=False))
+    warned = _group_warnings(_search("[?status=='warn']", records))
+    if warned:
+        lines.extend(['', '## Warnings', ''])
+        for group in warned:
+            lines.append(u'- %s **%s** %s \u2014 %s: %s' % (
+                SYMBOLS['warn'], md_text(group['check']), md_text(group['target'] if group['target'] != group['check'] else ''),
+                md_text(', '.join(group['hosts'])), md_text('; '.join(group['warnings']))))
+    return '\n'.join(lines) + '\n'
+
+
+# ------------------------------------------------------------------------------------------------------ JUnit
+
+def _xml(value):
+    return _XML_INVALID.sub(u'\ufffd', _text(value))
+
+
+def _dotted(value):
+    return re.sub(r'[^A-Za-z0-9_-]+', '_', _text(value)).strip('_') or '_'
+
+
+def _seconds(record):
+    return '%.3f' % ((record['elapsed_ms'] or 0) / 1000.0)
+
+
+def _failure_text(record):
+    diagnosis = record['diagnosis']
+    lines = ['%s: %s' % (record['brief'], diagnosis.get('summary') or '')]
+    if record['reply']:
+        lines.append('server: %s' % record['reply'])
+    for cause in diagnosis.get('causes') or []:
+        lines.append('cause: %s' % cause)
+    if diagnosis.get('remedy'):
+        lines.append('remedy: %s' % diagnosis['remedy'])
+    if record['transcript']:
+        lines.append('')
+        lines.extend(record['transcript'])
+    return '\n'.join(_xml(line) for line in lines)
+
+
+def render_junit(records, hosts=None, name='mailops.mailflow', generated=None):
+    """JUnit XML: a testsuite per host, a testcase per check; required failures are <failure>, optional ones <skipped>."""
+    records = _list(records)
+    matrix = build_matrix(records, hosts)
+    timestamp = _now_iso(generated)
+    suites = ET.Element('testsuites', name=_xml(name))
+    totals = {'tests': 0, 'failures': 0, 'skipped': 0, 'time': 0.0}
+    for host in matrix['hosts']:
+        host_records = [matrix['cells'][host][column['id']] for column in matrix['columns'] if column['id'] in matrix['cells'][host]]
+        failures = len([record for record in host_records if record['status'] == 'fail'])
+        skipped = len([record for record in host_records if record['status'] == 'optional_fail'])
+        seconds = sum((record['elapsed_ms'] or 0) for record in host_records) / 1000.0
+        suite = ET.SubElement(suites, 'testsuite', name=_xml(host), tests=str(len(host_records)), failures=str(failures),
+                              errors='0', skipped=str(skipped), time='%.3f' % seconds, timestamp=timestamp,
+                              hostname=_xml(host))
+        for record in host_records:
+            case = ET.SubElement(suite, 'testcase', name=_xml(_check_label(record)),
+                                 classname=_xml('mailflow.%s.%s.%s' % (_dotted(host), _dotted(record['role'] or record['section']),
+                                                                       _dotted(record['domain'] or record['group']))),
+                                 time=_seconds(record))
+            properties = ET.SubElement(case, 'properties')
+            for key in ('check', 'role', 'domain', 'target', 'required', 'status', 'section', 'name'):
+                value = record[key]
+                if value is not None:
+                    ET.SubElement(properties, 'property', name=key, value=_xml(str(value).lower() if isinstance(value, bool) else value))
+            diagnosis = record['diagnosis']
+            message = '%s: %s' % (record['brief'], diagnosis.get('summary') or '')
+            if record['status'] == 'fail':
+                failure = ET.SubElement(case, 'failure', message=_xml(message), type=_xml(diagnosis.get('category') or 'failed'))
+                failure.text = _failure_text(record)
+            elif record['status'] == 'optional_fail':
+                ET.SubElement(case, 'skipped', message=_xml('optional check failed: %s' % message))
+                out = ET.SubElement(case, 'system-out')
+                out.text = _failure_text(record)
+            elif record['warnings']:
+                out = ET.SubElement(case, 'system-out')
+                out.text = '\n'.join('warning: %s' % _xml(warning) for warning in record['warnings'])
+        totals['tests'] += len(host_records)
+        totals['failures'] += failures
+        totals['skipped'] += skipped
+        totals['time'] += seconds
+    for key in ('tests', 'failures', 'skipped'):
+        suites.set(key, str(totals[key]))
+    suites.set('errors', '0')
+    suites.set('time', '%.3f' % totals['time'])
+    body = ET.tostring(suites, encoding='unicode')
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + '\n'
+
+
+# ------------------------------------------------------------------------------------------------------- HTML
+
+def h(value):
+    """HTML text or attribute value, control characters replaced."""
+    return html.escape(_XML_INVALID.sub(u'\ufffd', _text(value)), quote=True)
+
+
+HTML_STYLE = u"""
+:root{--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#cf222e;--fail-bg:#ffebe9;--warn:#9a6700;--warn-bg:#fff8c5;
+--opt:#57606a;--opt-bg:#eef1f4;--line:#d0d7de;--ink:#1f2328;--muted:#59636e}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI","DejaVu Sans",sans-serif;color:var(--ink);background:#f6f8fa}
+main{max-width:1600px;margin:0 auto;padding:20px 28px 40px}
+header.top{display:flex;align-items:center;gap:16px;flex-wrap:wrap;padding:16px 20px;border-radius:10px;
+background:#fff;border:1px solid var(--line);border-left:8px solid var(--pass)}
+header.top.failed,header.top.empty{border-left-color:var(--fail)}
+h1{font-size:20px;margin:0}
+.pill{font-weight:700;font-size:13px;letter-spacing:.04em;padding:3px 10px;border-radius:999px;color:#fff;background:var(--pass)}
+.failed .pill,.empty .pill{background:var(--fail)}
+.headline{flex-basis:100%;margin:2px 0 0;font-size:17px;font-weight:600}
+.line{flex-basis:100%;margin:0;font-size:13px;color:var(--muted)}
+.meta{color:var(--muted);font-size:12px}
+.tiles{display:flex;gap:10px;margin:14px 0;flex-wrap:wrap}
+.tile{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:120px}
+.tile b{display:block;font-size:22px}
+.tile.fail b{color:var(--fail)}.tile.pass b{color:var(--pass)}.tile.warn b{color:var(--warn)}.tile.optional_fail b{color:var(--opt)}
+.legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;color:var(--muted);margin:0 0 8px}
+.legend span{display:inline-flex;align-items:center;gap:5px}
+.swatch{display:inline-block;width:14px;height:14px;border-radius:3px;border:1px solid var(--line)}
+.scroll{overflow-x:auto;background:#fff;border:1px solid var(--line);border-radius:8px;width:fit-content;max-width:100%}
+table.matrix{border-collapse:separate;border-spacing:0;min-width:50%}
+.matrix th,.matrix td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
+.matrix thead th{position:sticky;top:0;background:#f6f8fa;z-index:1;font-size:12px;white-space:nowrap}
+.matrix th.grp{background:#eaeef2;font-size:12px;color:var(--muted);text-transform:none;border-top:1px solid var(--line)}
+.matrix th.row{font-weight:600;white-space:nowrap;background:#fff}
+.matrix th.row small,.matrix thead small{display:block;font-weight:400;color:var(--muted)}
+.opt-tag{font-size:10px;font-weight:600;color:var(--opt);border:1px solid var(--line);border-radius:4px;padding:0 4px;margin-left:4px}
+td.cell{min-width:190px;max-width:380px;font-size:13px}
+td.cell .sum{color:var(--ink);font-size:12px;margin:2px 0 0 18px}
+td.cell details{margin:2px 0 0 18px;font-size:12px;color:var(--muted)}
+td.cell .mark{font-weight:700;margin-right:4px}
+td.pass{background:var(--pass-bg);color:var(--pass)}
+td.warn{background:var(--warn-bg);color:var(--warn)}
+td.fail{background:var(--fail-bg);color:var(--fail)}
+td.optional_fail{background:var(--opt-bg);color:var(--opt);background-image:repeating-linear-gradient(135deg,transparent 0 6px,rgba(0,0,0,.035) 6px 12px)}
+td.missing{background:#fff;color:#afb8c1;text-align:center}
+td.cell .code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
+details summary{cursor:pointer;list-style:revert}
+.diag{color:var(--ink);margin-top:6px;font-size:12.5px;white-space:normal}
+.diag p{margin:4px 0}
+.diag ul{margin:4px 0 4px 18px;padding:0}
+.diag .remedy{background:#fff;border-left:3px solid var(--fail);padding:4px 8px;border-radius:0 4px 4px 0}
+.diag pre,.problem pre{background:#0d1117;color:#e6edf3;padding:8px;border-radius:6px;overflow-x:auto;font-size:11.5px;
+white-space:pre-wrap;word-break:break-all;max-height:280px}
+.reply{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px;background:rgba(255,255,255,.7);padding:1px 4px;border-radius:4px}
+section{margin-top:22px}
+h2{font-size:16px;margin:0 0 8px}
+.problem{background:#fff;border:1px solid var(--line);border-left:6px solid var(--fail);border-radius:8px;padding:10px 14px;margin:0 0 10px}
+.problem.optional_fail{border-left-color:var(--opt)}
+.problem.warn{border-left-color:var(--warn)}
+.problem h3{margin:0 0 4px;font-size:14px}
+.problem .hosts{color:var(--muted);font-size:12px}
+.problem .remedy{border-left:3px solid var(--fail);padding:4px 8px;background:var(--fail-bg);border-radius:0 4px 4px 0}
+footer{margin-top:26px;color:var(--muted);font-size:12px}
+"""
+
+
+def _html_diagnosis(record, open_details=False):
+    diagnosis = record['diagnosis']
+    parts = []
+    if record['reply']:
+        parts.append('<p>server: <span class="reply">%s</span></p>' % h(record['reply']))
+    if diagnosis.get('summary'):
+        parts.append('<p><b>%s</b></p>' % h(diagnosis['summary']))
+    causes = diagnosis.get('causes') or []
+    if causes:
+        parts.append('<p>Likely causes:</p><ul>%s</ul>' % ''.join('<li>%s</li>' % h(cause) for cause in causes))
+    if diagnosis.get('remedy'):
+        parts.append('<p class="remedy"><b>Remedy:</b> %s</p>' % h(diagnosis['remedy']))
+    notes = diagnosis.get('notes') or []
+    if notes:
+        parts.append('<ul>%s</ul>' % ''.join('<li>%s</li>' % h(note) for note in notes))
+    if record['transcript']:
+        parts.append('<details%s><summary>session transcript</summary><pre>%s</pre></details>'
+                     % (' open' if open_details else '', h('\n'.join(record['transcript']))))
+    return ''.join(parts)
+
+
+def _html_cell(record):
+    if record is None:
+        return '<td class="cell missing" title="%s">%s</td>' % (h(STATUS_WORDS['missing']), SYMBOLS['missing'])
+    status = record['status']
+    head = '<div class="head"><span class="mark">%s</span><span class="code">%s</span></div>' % (SYMBOLS[status], h(record['brief']))
+    title = '%s: %s' % (STATUS_WORDS[status], record['diagnosis'].get('summary') or '')
+    if status in ('fail', 'optional_fail'):
+        summary = record['diagnosis'].get('summary') or record['reply'] or ''
+        body = '%s<div class="sum">%s</div><details><summary>causes, remedy, session</summary><div class="diag">%s</div></details>' % (
+            head, h(summary), _html_diagnosis(dict(record, diagnosis=dict(record['diagnosis'], summary=None))))
+    elif status == 'warn':
+        count = len(record['warnings'])
+        body = '%s<details><summary>%d warning%s</summary><div class="diag"><ul>%s</ul></div></details>' % (
+            head, count, '' if count == 1 else 's', ''.join('<li>%s</li>' % h(warning) for warning in record['warnings']))
+    else:
+        body = head
+    return '<td class="cell %s" title="%s">%s</td>' % (status, h(title), body)
+
+
+def _html_matrix(matrix, layout):
+    columns = matrix['columns']
+    cells = matrix['cells']
+    out = ['<div class="scroll"><table class="matrix">']
+    if _checks_as_rows(matrix, layout):
+        out.append('<thead><tr><th>check</th>%s</tr></thead><tbody>' % ''.join(
+            '<th>%s</th>' % h(host) for host in matrix['hosts']))
+        by_id = dict((column['id'], column) for column in columns)
+        for group in matrix['groups']:
+            out.append('<tr><th class="grp" colspan="%d">%s</th></tr>' % (len(matrix['hosts']) + 1, h(group['name'])))
+            for column_id in group['columns']:
+                column = by_id[column_id]
+                optional = '' if column['required'] else '<span class="opt-tag">optional</span>'
+                target = '<small>%s</small>' % h(column['target']) if column['target'] != column['check'] else ''
+                out.append('<tr><th class="row">%s%s%s</th>%s</tr>' % (
+                    h(column['check']), optional, target,
+                    ''.join(_html_cell(cells[host].get(column_id)) for host in matrix['hosts'])))
+    else:
+        out.append('<thead><tr><th rowspan="2">host</th>%s</tr><tr>%s</tr></thead><tbody>' % (
+            ''.join('<th class="grp" colspan="%d">%s</th>' % (len(group['columns']), h(group['name'])) for group in matrix['groups']),
+            ''.join('<th>%s%s%s</th>' % (h(column['check']), '' if column['required'] else '<span class="opt-tag">optional</span>',
+                                         '<small>%s</small>' % h(column['target']) if column['target'] != column['check'] else '')
+                    for column in columns)))
+        for host in matrix['hosts']:
+            out.append('<tr><th class="row">%s</th>%s</tr>' % (
+                h(host), ''.join(_html_cell(cells[host].get(column['id'])) for column in columns)))
+    out.append('</tbody></table></div>')
+    return ''.join(out)
+
+
+def _html_problems(title, groups, status):
+    if not groups:
+        return ''
+    out = ['<section><h2>%s</h2>' % h(title)]
+    for group in groups:
+        target = u' \u00b7 %s' % h(group['target']) if group['target'] != group['check'] else ''
+        out.append('<div class="problem %s"><h3>%s %s%s <span class="code">%s</span></h3><div class="hosts">%s \u00b7 %s</div>%s</div>' % (
+            status, SYMBOLS[status], h(group['check']), target, h(group['brief']), h(group['group']),
+            h(', '.join(group['hosts'])), _html_diagnosis(group)))
+    out.append('</section>')
+    return ''.join(out)
+
+
+def render_html(records, hosts=None, title=None, layout='auto', generated=None):
+    """One self-contained page: inline CSS, no script, no external resource."""
+    records = _list(records)
+    matrix = build_matrix(records, hosts)
+    summary = summarize(records, matrix['hosts'])
+    title = title or 'Mail flow report'
+    verdict_word = {'failed': 'FAILED', 'passed': 'PASSED', 'empty': 'NO CHECKS'}[summary['verdict']]
+    tiles = [
+        ('fail', 'required checks failed', '%d / %d' % (summary['failed'], summary['required'])),
+        ('pass', 'checks passed', summary['passed']),
+        ('warn', 'with warnings', summary['warnings']),
+        ('optional_fail', 'optional failed', summary['optional_failed']),
+        ('hosts', 'hosts', summary['hosts']),
+    ]
+    legend = ''.join('<span><i class="swatch" style="background:var(--%s)"></i>%s %s</span>' % (
+        variable, SYMBOLS[status], h(STATUS_WORDS[status]))
+        for status, variable in (('pass', 'pass-bg'), ('warn', 'warn-bg'), ('fail', 'fail-bg'), ('optional_fail', 'opt-bg')))
+    parts = [
+        u'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # no script and no fetch of any kind: the page is a file to archive or attach
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
+        '<title>%s: %s</title><style>%s</style></head><body><main>' % (h(title), verdict_word, HTML_STYLE),
+        '<header class="top %s"><h1>%s</h1><span class="pill">%s</span><span class="meta">generated %s</span>'
+        '<p class="headline">%s</p>%s</header>' % (
+            summary['verdict'], h(title), verdict_word, h(_now_iso(generated)), h(summary['headline']),
+            '<p class="line">%s</p>' % h(summary['details']) if summary['details'] else ''),
+        '<div class="tiles">%s</div>' % ''.join('<div class="tile %s"><b>%s</b>%s</div>' % (status, h(value), h(label))
+                                              for status, label, value in tiles),
+    ]
+    if records:
+        parts.append('<div class="legend">%s<span>%s %s</span></div>' % (legend, SYMBOLS['missing'], h(STATUS_WORDS['missing'])))
+        parts.append(_html_matrix(matrix, layout))
+        parts.append(_html_problems('Failures', _group_failures(_search("[?status=='fail']", records)), 'fail'))
+        parts.append(_html_problems('Optional checks that failed',
+                                    _group_failures(_search("[?status=='optional_fail']", records)), 'optional_fail'))
+        warned = _group_warnings(_search("[?status=='warn']", records))
+        if warned:
+            parts.append('<section><h2>Warnings</h2>%s</section>' % ''.join(
+                '<div class="problem warn"><h3>%s %s%s</h3><div class="hosts">%s \u00b7 %s</div><ul>%s</ul></div>' % (
+                    SYMBOLS['warn'], h(group['check']),
+                    u' \u00b7 %s' % h(group['target']) if group['target'] != group['check'] else '',
+                    h(group['group']), h(', '.join(group['hosts'])), ''.join('<li>%s</li>' % h(w) for w in group['warnings']))
+                for group in warned))
+    parts.append('<footer>mailops.mailflow report: built from the hosts\' ansible_facts.mailflow, without re-probing. '
+                 'Click a failed cell for its diagnosis.</footer></main></body></html>\n')
+    return ''.join(parts)

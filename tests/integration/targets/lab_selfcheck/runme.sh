@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Self-check of the real lab: DNS through BIND, the Postfix banner, the fault server's Exchange persona and its
+# 530 5.7.1 behaviour. Starts the lab when it is not up, and then stops it at exit (and checks that it did).
+set -euo pipefail
+
+target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+find_labctl() {
+    # ansible-test runs a copy of the target under tests/output/.tmp inside the collection: walk up to lab/.
+    local dir=$target_dir
+    while [ "$dir" != "/" ]; do
+        if [ -x "$dir/lab/real/labctl" ]; then
+            echo "$dir/lab/real/labctl"
+            return 0
+        fi
+        dir=$(dirname "$dir")
+    done
+    return 1
+}
+
+labctl=${MAILFLOW_LABCTL:-}
+if [ -z "$labctl" ] && ! labctl=$(find_labctl); then
+    echo "lab_selfcheck: lab/real/labctl not found above $target_dir (set MAILFLOW_LABCTL)" >&2
+    exit 1
+fi
+python=${ANSIBLE_TEST_PYTHON_INTERPRETER:-python}
+
+started_lab=no
+stop_lab() {
+    if [ "$started_lab" = yes ]; then
+        "$labctl" stop
+    fi
+}
+trap stop_lab EXIT
+
+if ! "$labctl" status >/dev/null 2>&1; then
+    started_lab=yes
+    "$labctl" start
+fi
+"$labctl" status
+
+set -a
+eval "$("$labctl" env)"
+set +a
+
+"$python" "$target_dir/selfcheck.py"
+
+if [ "$started_lab" = yes ]; then
+    pids=$(cat "$MAILFLOW_LAB_STATE/named/named.pid" "$MAILFLOW_LAB_STATE/dovecot/run/master.pid" \
+               "$MAILFLOW_LAB_STATE"/postfix/*/queue/pid/master.pid "$MAILFLOW_LAB_FAULT_PIDFILE" | tr -s ' \n' ' ')
+    started_lab=no
+    "$labctl" stop
+    if "$labctl" status >/dev/null 2>&1; then
+        echo "lab_selfcheck: status still reports the lab up after stop" >&2
+        exit 1
+    fi
+    for pid in $pids; do
+        # A dead process may linger as a zombie until its parent reaps it; only a live one is a leak.
+        state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        if [ -n "$state" ] && [ "$state" != Z ]; then
+            echo "lab_selfcheck: lab process $pid still running after stop" >&2
+            exit 1
+        fi
+    done
+fi
+echo "lab_selfcheck: ok"
