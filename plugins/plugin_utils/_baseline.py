@@ -14,8 +14,10 @@ import re
 
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import (
     ReportError,
+    SUMMARY_LINE_ITEMS,
     SYMBOLS,
     _check_label,
+    _host_list,
     _dict,
     _list,
     _now_iso,
@@ -70,7 +72,7 @@ def normalise_banner(text):
     text = ' '.join(_text(text).split())
     if not text:
         return text
-    name, _, rest = text.partition(' ')
+    name, _space, rest = text.partition(' ')
     for pattern, replacement in BANNER_NORMALISERS:
         rest = pattern.sub(replacement, rest)
     return (name + ' ' + rest).strip()
@@ -326,14 +328,21 @@ def compare(baseline, current, fail_on_removed=False):
 def _summary_line(verdict, failing, counts, checks_changed, unchanged):
     if verdict == 'regressed':
         hosts = []
+        problems = []
+        index = {}
+        # one item per check and outcome, with its hosts, as the report's summary line
         for change in failing:
             if change['host'] not in hosts:
                 hosts.append(change['host'])
-        listed = []
-        for host in hosts:
-            names = ['%s (%s)' % (_check_label(change), change.get('after') or change['kind'])
-                     for change in failing if change['host'] == host]
-            listed.append('%s: %s' % (host, ', '.join(names[:4] + (['%d more' % (len(names) - 4)] if len(names) > 4 else []))))
+            key = (change['id'], change.get('after') or change['kind'])
+            if key not in index:
+                index[key] = len(problems)
+                problems.append((change, []))
+            problems[index[key]][1].append(change['host'])
+        listed = ['%s (%s) on %s' % (_check_label(change), change.get('after') or change['kind'], _host_list(problem_hosts))
+                  for change, problem_hosts in problems]
+        if len(listed) > SUMMARY_LINE_ITEMS:
+            listed = listed[:SUMMARY_LINE_ITEMS] + ['and %d more' % (len(listed) - SUMMARY_LINE_ITEMS)]
         return 'mailflow baseline: %d regression%s on %d host%s: %s' % (
             len(failing), '' if len(failing) == 1 else 's', len(hosts), '' if len(hosts) == 1 else 's', '; '.join(listed))
     others = ['%d %s' % (counts[kind], kind.replace('_', ' ')) for kind in KINDS[1:] if counts[kind]]
@@ -378,10 +387,9 @@ def render_markdown(diff, title=None):
         lines.extend(['', '## %s' % KIND_TITLES[kind], ''])
         mark = {'regression': SYMBOLS['fail'], 'optional_failure': SYMBOLS['optional_fail'], 'fixed': SYMBOLS['pass']}.get(kind, '-')
         for change in changes:
+            target = md_text(change['target']) if change['target'] != change['check'] else ''
             lines.append(u'%s %s **%s** %s: %s' % ('-' if mark == '-' else '- ' + mark, md_text(change['host']),
-                                                 md_text(change['check']),
-                                                 md_text(change['target']) if change['target'] != change['check'] else '',
-                                                 _md_change_detail(change)))
+                                                   md_text(change['check']), target, _md_change_detail(change)))
     if not diff['changes']:
         lines.extend(['', 'Nothing changed.'])
     return '\n'.join(re.sub('  +', ' ', line) for line in lines) + '\n'

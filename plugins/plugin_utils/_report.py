@@ -141,8 +141,12 @@ def _brief(section, entry, passed, diagnosis):
     """A few words for a matrix cell: what the server said, or what the lookup found."""
     if section == 'mx':
         status = _text(entry.get('status'))
+        mx_set = _dict(entry.get('mx_set'))
+        if mx_set and mx_set.get('matches') is False:
+            return ' '.join(['MX set differs:'] + ['-%s' % host for host in _list(mx_set.get('missing'))]
+                            + ['+%s' % host for host in _list(mx_set.get('unexpected'))])
         if passed and status == 'ok':
-            return '%d MX' % len(_list(entry.get('exchangers')))
+            return '%d MX%s' % (len(_list(entry.get('exchangers'))), ', as expected' if mx_set.get('matches') else '')
         return status.replace('_', ' ')
     if section == 'routes':
         verdict = _dict(entry.get('verdict'))
@@ -811,8 +815,8 @@ def render_html(records, hosts=None, title=None, layout='auto', generated=None):
         '<p class="headline">%s</p>%s</header>' % (
             summary['verdict'], h(title), verdict_word, h(_now_iso(generated)), h(summary['headline']),
             '<p class="line">%s</p>' % h(summary['details']) if summary['details'] else ''),
-        '<div class="tiles">%s</div>' % ''.join('<div class="tile %s"><b>%s</b>%s</div>' % (status, h(value), h(label))
-                                              for status, label, value in tiles),
+        '<div class="tiles">%s</div>' % ''.join(
+            '<div class="tile %s"><b>%s</b>%s</div>' % (status, h(value), h(label)) for status, label, value in tiles),
     ]
     if records:
         parts.append('<div class="legend">%s<span>%s %s</span></div>' % (legend, SYMBOLS['missing'], h(STATUS_WORDS['missing'])))

@@ -1,4 +1,5 @@
-#!/usr/bin/env python3
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compare smtp_probe's per-step replies with swaks's transcript of the same dialogue.
 
 Input: the JSON the playbook writes (variants, probe_steps, swaks_lines, ...). For every variant, each step swaks
@@ -114,9 +115,9 @@ def main():
         print('== %s (swaks exit %s)' % (variant, rc))
         print('   %-9s %-44s %-14s %s' % ('step', 'command', 'module', 'swaks'))
         for (name, command, reply), (_name, _command, swaks_reply) in zip(mine, theirs):
-            print('   %-9s %-44s %-14s %s' % (name, (command or '')[:44],
-                                               '%s %s' % (reply['code'], reply['enhanced'] or '') if reply else '-',
-                                               '%s %s' % (swaks_reply['code'], swaks_reply['enhanced'] or '')))
+            mine_text = '%s %s' % (reply['code'], reply['enhanced'] or '') if reply else '-'
+            swaks_text = '%s %s' % (swaks_reply['code'], swaks_reply['enhanced'] or '')
+            print('   %-9s %-44s %-14s %s' % (name, (command or '')[:44], mine_text, swaks_text))
             codes_seen.add(swaks_reply['code'])
         problems = compare(mine, theirs)
         for problem in problems:

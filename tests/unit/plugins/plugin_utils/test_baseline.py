@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 
@@ -155,7 +154,17 @@ def test_a_stopped_server_is_exactly_one_regression_per_host_that_saw_it():
     assert diff['verdict'] == 'regressed'
     assert diff['failing'] == [{'host': 'edge1', 'id': EXCHANGE, 'kind': 'regression'}]
     assert diff['line'] == ('mailflow baseline: 1 regression on 1 host: '
-                            'edge1: recipients_accepted @ mail1.exchange.test (connect connection_refused)')
+                            'recipients_accepted @ mail1.exchange.test (connect connection_refused) on edge1')
+
+
+def test_regressions_on_many_hosts_stay_one_short_line():
+    before = dict(('host%02d' % number, lab_facts()) for number in range(12))
+    after = dict(('host%02d' % number, lab_facts()) for number in range(12))
+    for facts in after.values():
+        refused(facts['smtp']['exchange'], '127.0.2.1')
+    diff = B.compare(snap(before), snap(after))
+    assert diff['line'] == ('mailflow baseline: 12 regressions on 12 hosts: recipients_accepted @ mail1.exchange.test '
+                            '(connect connection_refused) on host00, host01, host02 and 9 more hosts')
 
 
 def test_optional_check_failing_now_is_listed_not_failing():
@@ -266,7 +275,7 @@ def test_markdown_lists_the_most_serious_first():
     lines = markdown.splitlines()
     assert lines[0] == u'# Mail flow baseline comparison: \u2716 REGRESSED'
     assert lines[2] == ('**mailflow baseline: 1 regression on 1 host: '
-                        'edge1: recipients_accepted @ mail1.exchange.test (connect connection_refused)**')
+                        'recipients_accepted @ mail1.exchange.test (connect connection_refused) on edge1**')
     titles = [line for line in lines if line.startswith('## ')]
     assert titles == ['## Regressions (passed before, failing now)', '## Reply codes changed', '## Capabilities changed']
     assert u'- \u2716 edge1 **recipients_accepted** mail1.exchange.test: `rcpt 250 2.1.5` \u2192 `connect connection_refused`' in markdown

@@ -102,6 +102,18 @@ def test_passed_comes_from_the_entry_first_then_the_contract():
     assert records[('h', 'smtp', 'x')]['required'] is False
 
 
+def test_mx_set_comparison_shows_in_the_cell():
+    facts = lab_facts()
+    entry = facts['mx']['fabrikam.test']
+    entry['mx_set'] = {'expected': ['mx1.fabrikam.test', 'mx2.fabrikam.test'], 'found': ['mx1.fabrikam.test', 'mx2.fabrikam.test'],
+                       'missing': [], 'unexpected': [], 'matches': True}
+    assert by_key(R.check_records({'h': facts}))[('h', 'mx', 'fabrikam.test')]['brief'] == '2 MX, as expected'
+    entry['mx_set'].update(missing=['mx3.fabrikam.test'], unexpected=['mx2.fabrikam.test'], matches=False)
+    entry['passed'] = False
+    record = by_key(R.check_records({'h': facts}))[('h', 'mx', 'fabrikam.test')]
+    assert (record['status'], record['brief']) == ('fail', 'MX set differs: -mx3.fabrikam.test +mx2.fabrikam.test')
+
+
 def test_whole_ansible_facts_and_missing_hosts_are_accepted(fleet):
     records = R.check_records({'edge1': {'mailflow': fleet['edge1'], 'hostname': 'x'}, 'edge9': {}})
     assert len(records) == 9
@@ -111,8 +123,8 @@ def test_whole_ansible_facts_and_missing_hosts_are_accepted(fleet):
 def test_same_check_id_twice_on_a_host_keeps_both():
     entry = {'passed': True, 'labels': {'check': 'banner', 'role': 'inbound', 'domain': 'd.test', 'target': 'mx.d.test'}}
     records = R.check_records({'h': {'smtp': {'a': dict(entry), 'b': dict(entry)}}})
-    assert [record['id'] for record in records] == ['inbound/d.test/banner/mx.d.test',
-                                                     'inbound/d.test/banner/mx.d.test#smtp:b']
+    assert [record['id'] for record in records] == [
+        'inbound/d.test/banner/mx.d.test', 'inbound/d.test/banner/mx.d.test#smtp:b']
 
 
 def test_select_is_a_jmespath_filter(fleet):
@@ -176,8 +188,9 @@ def test_summary_when_everything_passed_and_when_empty(fleet):
 
 
 def test_summary_line_stays_short_for_many_problems():
-    facts = dict(('host%02d' % number, {'smtp': dict(('probe%d' % index, {'passed': False, 'diagnosis': {'step': 'connect', 'error': 'e%d' % index}})
-                                                    for index in range(8))}) for number in range(30))
+    probes = dict(('probe%d' % index, {'passed': False, 'diagnosis': {'step': 'connect', 'error': 'e%d' % index}})
+                  for index in range(8))
+    facts = dict(('host%02d' % number, {'smtp': copy.deepcopy(probes)}) for number in range(30))
     line = R.summarize(R.check_records(facts))['line']
     assert line.startswith('mailflow: 240 of 240 required checks failed on 30 hosts: probe0 (connect e0) on host00, host01, host02 and 27 more hosts;')
     assert line.endswith('and 4 more')
