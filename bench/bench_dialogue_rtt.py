@@ -31,16 +31,18 @@ Usage: python3 bench/bench_dialogue_rtt.py [--rtt 50] [--rounds 15] [--no-postfi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import queue
 import select
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,89 +60,100 @@ GOAL = 1.1
 
 
 # --- the delay relay (child process) -------------------------------------------------------------------------------
+# Threads with blocking sockets, not asyncio: time.sleep() wakes within a few microseconds of the due time,
+# an event loop's timers only to the millisecond, and ten late hops would show up in the figure.
 
-async def relay_connection(client_reader, client_writer, upstream, one_way, report):
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    events = []
-    # The client's connect() returned at once (the kernel finished the handshake on loopback). On a real path the
-    # SYN/SYN-ACK takes one RTT and the ACK half of one before the server accepts and greets: wait that long.
-    await asyncio.sleep(3 * one_way)
-    try:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*upstream)
-    except OSError as exc:
-        client_writer.close()
-        report({'error': str(exc)})
-        return
-    for writer in (client_writer, upstream_writer):
-        writer.get_extra_info('socket').setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+class RelayChild(object):
+    def __init__(self, upstreams, rtt_ms):
+        self.one_way = rtt_ms / 2000.0
+        self.upstreams = upstreams
+        self.output = threading.Lock()
 
-    async def pump(reader, writer, direction):
-        queue = asyncio.Queue()
+    def report(self, record):
+        with self.output:
+            sys.stdout.write(json.dumps(record) + '\n')
+            sys.stdout.flush()
 
-        async def deliver():
+    def serve(self):
+        listeners = []
+        for upstream in self.upstreams:
+            listener = socket.socket()
+            listener.bind(('127.0.0.1', 0))
+            listener.listen(16)
+            listeners.append(listener)
+            threading.Thread(target=self.accept_loop, args=(listener, upstream), daemon=True).start()
+        self.report({'ports': [listener.getsockname()[1] for listener in listeners]})
+        # The parent holds our stdin and never writes to it: end of file means the parent is gone.
+        while sys.stdin.buffer.read(4096):
+            pass
+
+    def accept_loop(self, listener, upstream):
+        while True:
+            client, peer = listener.accept()
+            # Written before the client can finish its dialogue: the parent drains these first.
+            self.report({'open': peer[1]})
+            threading.Thread(target=self.connection, args=(client, peer[1], upstream), daemon=True).start()
+
+    def connection(self, client, peer_port, upstream):
+        started = time.monotonic()
+        events, lock = [], threading.Lock()
+        # The client's connect() returned at once (the kernel finished the handshake on loopback). On a real path
+        # the SYN/SYN-ACK takes one RTT and the ACK half of one before the server accepts and greets: wait so long.
+        time.sleep(3 * self.one_way)
+        try:
+            server = socket.create_connection(upstream, timeout=TIMEOUT)
+        except OSError as exc:
+            client.close()
+            self.report({'done': peer_port, 'error': str(exc)})
+            return
+        server.settimeout(None)
+        for sock in (client, server):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pumps = [threading.Thread(target=self.pump, args=(client, server, 'c>s', started, events, lock)),
+                 threading.Thread(target=self.pump, args=(server, client, 's>c', started, events, lock))]
+        for thread in pumps:
+            thread.start()
+        for thread in pumps:
+            thread.join()
+        for sock in (client, server):
+            sock.close()
+        self.report({'done': peer_port, 'events': sorted(events)})
+
+    def pump(self, source, sink, direction, started, events, lock):
+        """A fixed-latency line: each chunk leaves one_way after it arrived, in order."""
+        line = queue.Queue()
+
+        def deliver():
             while True:
-                due, data = await queue.get()
-                wait = due - loop.time()
+                due, data = line.get()
+                wait = due - time.monotonic()
                 if wait > 0:
-                    await asyncio.sleep(wait)
-                if not data:
-                    if writer.can_write_eof():
-                        writer.write_eof()
+                    time.sleep(wait)
+                try:
+                    if not data:
+                        sink.shutdown(socket.SHUT_WR)
+                        return
+                    sink.sendall(data)
+                except OSError:
                     return
-                writer.write(data)
-                events.append((round((loop.time() - started) * 1000.0, 2), direction, len(data)))
-                await writer.drain()
+                with lock:
+                    events.append((round((time.monotonic() - started) * 1000.0, 3), direction, len(data)))
 
-        delivery = asyncio.ensure_future(deliver())
+        deliverer = threading.Thread(target=deliver)
+        deliverer.start()
         while True:
             try:
-                data = await reader.read(65536)
+                data = source.recv(65536)
             except OSError:
                 data = b''
-            # A fixed latency line: each chunk leaves one_way after it arrived, in order.
-            queue.put_nowait((loop.time() + one_way, data))
+            line.put((time.monotonic() + self.one_way, data))
             if not data:
                 break
-        await delivery
-
-    try:
-        await asyncio.gather(pump(client_reader, upstream_writer, 'c>s'), pump(upstream_reader, client_writer, 's>c'))
-    except OSError:
-        pass
-    finally:
-        for writer in (client_writer, upstream_writer):
-            writer.close()
-    report({'events': events})
-
-
-async def relay_main(upstreams, rtt_ms):
-    one_way = rtt_ms / 2000.0
-    ports = []
-
-    def report(record):
-        sys.stdout.write(json.dumps(record) + '\n')
-        sys.stdout.flush()
-
-    for host, port in upstreams:
-        server = await asyncio.start_server(
-            lambda reader, writer, target=(host, port): relay_connection(reader, writer, target, one_way, report),
-            '127.0.0.1', 0)
-        ports.append(server.sockets[0].getsockname()[1])
-    report({'ports': ports})
-    # The parent holds our stdin and never writes to it: end of file means the parent is gone.
-    loop = asyncio.get_running_loop()
-    parent_gone = loop.create_future()
-
-    def on_stdin():
-        if not os.read(sys.stdin.fileno(), 4096) and not parent_gone.done():
-            parent_gone.set_result(None)
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
-    await parent_gone
+        deliverer.join()
 
 
 class Relay(object):
-    """The relay child: ports in the order of the upstreams; one observation per finished connection."""
+    """The relay child: ports in the order of the upstreams; the chunk log of every connection."""
 
     def __init__(self, upstreams, rtt_ms):
         argv = [sys.executable, os.path.abspath(__file__), '--relay-child', '--rtt', str(rtt_ms)]
@@ -151,11 +164,37 @@ class Relay(object):
     def read(self, timeout):
         ready, _w, _x = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
-            raise RuntimeError('the delay relay sent nothing for %.0f s' % timeout)
+            return None
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError('the delay relay exited (%s)' % self.proc.poll())
         return json.loads(line)
+
+    def connections(self):
+        """After a dialogue: the chunk logs of every connection it opened (the engine may open more than one)."""
+        opened, finished = set(), []
+
+        def take(record):
+            if 'open' in record:
+                opened.add(record['open'])
+            elif 'error' in record:
+                raise RuntimeError('relay: %s' % record['error'])
+            else:
+                finished.append(record)
+
+        # Every `open` line was written while the dialogue ran: take what is there, then wait for each `done`.
+        record = self.read(0)
+        while record is not None:
+            take(record)
+            record = self.read(0)
+        if not opened and not finished:
+            raise RuntimeError('no connection reached the delay relay')
+        while opened - set(item['done'] for item in finished):
+            record = self.read(TIMEOUT)
+            if record is None:
+                raise RuntimeError('the delay relay reported nothing for %.0f s' % TIMEOUT)
+            take(record)
+        return finished
 
     def close(self):
         self.proc.stdin.close()
@@ -281,7 +320,7 @@ def postfix_available():
 def measure(args, dialogue, message, options, servers, relay):
     rtt = args.rtt / 1000.0
     variants = []  # (label, server, minimal rounds, function)
-    for (server, _upstream), port in zip(servers, relay.ports):
+    for (server, _upstream, ca_file, server_name), port in zip(servers, relay.ports):
         base = {'host': '127.0.0.1', 'port': port, 'tls': 'none', 'helo_name': HELO, 'mail_from': MAIL_FROM,
                 'rcpt_to': [RECIPIENTS[server]], 'send_message': True, 'content': {'subject': SUBJECT, 'body': BODY},
                 'connect_timeout': TIMEOUT, 'command_timeout': TIMEOUT, 'deadline': 3 * TIMEOUT}
@@ -292,12 +331,14 @@ def measure(args, dialogue, message, options, servers, relay):
         variants.append(('engine, pipelining never', server, 8,
                          engine_runner(dialogue, dict(base, pipelining='never'))))
         if not args.no_tls:
+            # Verified against the lab CA: with a failed verification the engine would reconnect without it.
             variants.append(('engine, STARTTLS, pipelining auto', server, 8, engine_runner(
-                dialogue, dict(base, tls='starttls', tls_verify=False, pipelining='auto'))))
+                dialogue, dict(base, tls='starttls', tls_verify=True, ca_path=ca_file, server_name=server_name,
+                               pipelining='auto'))))
 
     for _label, _server, _minimal, function in variants:
         function()  # warm-up: imports, code paths, the first smtpd process
-        relay.read(TIMEOUT)
+        relay.connections()
 
     times = dict(((label, server), []) for label, server, _m, _f in variants)
     rounds_seen = dict(((label, server), []) for label, server, _m, _f in variants)
@@ -307,10 +348,7 @@ def measure(args, dialogue, message, options, servers, relay):
             started = time.perf_counter()
             function()
             times[(label, server)].append(time.perf_counter() - started)
-            observation = relay.read(TIMEOUT)
-            if 'error' in observation:
-                raise RuntimeError('relay: %s' % observation['error'])
-            rounds_seen[(label, server)].append(round_trips(observation['events']))
+            rounds_seen[(label, server)].append(sum(round_trips(item['events']) for item in relay.connections()))
 
     print('bench_dialogue_rtt: P2, one dialogue with a message over a %d ms RTT, %d rounds per variant; Python %s'
           % (args.rtt, args.rounds, sys.version.split()[0]))
@@ -350,24 +388,28 @@ def main():
     parser.add_argument('upstreams', nargs='*', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.relay_child:
-        upstreams = [(item.rsplit(':', 1)[0], int(item.rsplit(':', 1)[1])) for item in args.upstreams]
-        asyncio.run(relay_main(upstreams, args.rtt))
+        RelayChild([(item.rsplit(':', 1)[0], int(item.rsplit(':', 1)[1])) for item in args.upstreams],
+                   args.rtt).serve()
         return 0
     if args.rounds < 1 or args.rtt <= 0:
         parser.error('--rounds must be at least 1 and --rtt positive')
 
+    # A timeout (tools/bench) sends SIGTERM: leave through the finally blocks, which clean up.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     workdir = tempfile.mkdtemp(prefix='bench-dialogue-rtt-')
     faultd = relay = None
     started_lab = False
     try:
         dialogue, message, options = import_engine(workdir)
         faultd, faultd_port = start_faultd(workdir)
-        servers = [('exchange', ('127.0.0.1', faultd_port))]
+        servers = [('exchange', ('127.0.0.1', faultd_port), os.path.join(workdir, 'tls', 'ca.crt'),
+                    'mail1.exchange.test')]
         if not args.no_postfix:
             available, started_lab = postfix_available()
             if available:
-                servers.insert(0, ('postfix', POSTFIX))
-        relay = Relay([upstream for _server, upstream in servers], args.rtt)
+                lab = json.loads(subprocess.run([LABCTL, 'env', '--json'], stdout=subprocess.PIPE, check=True).stdout)
+                servers.insert(0, ('postfix', POSTFIX, lab['MAILFLOW_LAB_CA_FILE'], lab['MAILFLOW_LAB_MX1_HOSTNAME']))
+        relay = Relay([server[1] for server in servers], args.rtt)
         return 0 if measure(args, dialogue, message, options, servers, relay) else 1
     finally:
         if relay is not None:

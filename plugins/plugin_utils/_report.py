@@ -699,6 +699,8 @@ h2{font-size:16px;margin:0 0 8px}
 .problem.optional_fail{border-left-color:var(--opt)}
 .problem.warn{border-left-color:var(--warn)}
 .problem h3{margin:0 0 4px;font-size:14px}
+.problem h3 .code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-weight:400;font-size:12px;margin-left:8px;
+padding:1px 6px;border-radius:4px;background:#f6f8fa;border:1px solid var(--line)}
 .problem .hosts{color:var(--muted);font-size:12px}
 .problem .remedy{border-left:3px solid var(--fail);padding:4px 8px;background:var(--fail-bg);border-radius:0 4px 4px 0}
 footer{margin-top:26px;color:var(--muted);font-size:12px}

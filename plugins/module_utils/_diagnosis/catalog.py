@@ -185,9 +185,12 @@ TRANSPORT = (
             'The SMTP service on the destination is stopped or not listening on that address.',
             'A destination firewall rule rejects the connection (REJECT with TCP reset).',
             'The port number is wrong: nothing listens there.',
+            'The FQDN or IP address is wrong: it points at a host that runs no mail service.',
+            'A source-side firewall rejects outbound TCP 25 (a local REJECT rule answers like the destination).',
         ),
         'remedy': 'Check that the SMTP service runs and listens on this address and port (ss -ltn / netstat -an), '
-                  'then check the destination firewall; confirm the port.',
+                  'then check the destination firewall; confirm the port and the target name/address, and test '
+                  'from another source host to rule out a local egress rule.',
         'references': (G_OPEN, 'RFC 9293 3.5.2'),
         'notes': ('A refusal comes back within milliseconds: the network path works, the port is closed or rejected.',),
     },

@@ -172,6 +172,7 @@ class SmtpProbe(object):
         try:
             conn.send(payload)
         except TransportError as exc:
+            exc = self._reset_as_close(exc)
             self.transcript.event(exc.message)
             quiet = exc.condition in _CLOSED_QUIETLY and [command.name for command in commands] == ['quit']
             for command in commands:
@@ -189,7 +190,7 @@ class SmtpProbe(object):
             try:
                 reply = self.reader.read_reply()
             except (ReplyError, TransportError) as exc:
-                self._read_failed(commands, index, started, exc)
+                self._read_failed(commands, index, started, self._reset_as_close(exc))
             arrived = time.monotonic()
             self.transcript.received(reply.lines)
             if record:
@@ -209,6 +210,16 @@ class SmtpProbe(object):
                 raise _Abort()
         self._check_unrequested(commands[-1].name)
         return results
+
+    def _reset_as_close(self, exc):
+        """A reset before any byte of the reply is our write meeting a socket the server already closed.
+
+        Whether the kernel reports that as end of stream or as a reset is a race, so both mean
+        "closed"; a reset in the middle of a reply stays a reset.
+        """
+        if isinstance(exc, TransportError) and exc.condition == errors.CONNECTION_RESET and not self.reader.pending:
+            return TransportError(errors.CONNECTION_CLOSED, 'the server closed the connection (%s)' % exc.message)
+        return exc
 
     def _check_unrequested(self, name):
         if self.reader.pending:
@@ -675,7 +686,11 @@ class SmtpProbe(object):
         step = self.steps[subject]
         reply, enhanced = self._replies[subject]
         code = reply.code if reply is not None else None
-        if passed and not expected_negative:
+        slow_steps = [each for each in self.steps if each.get('slow')]
+        if passed and not expected_negative and slow_steps:
+            # Slow but valid: the tarpit entry (status ok) explains it better than plain success.
+            diagnosis = diagnose(step=slow_steps[0]['name'], error=errors.TARPIT, port=port)
+        elif passed and not expected_negative:
             diagnosis = diagnose_success(step=step['name'], code=code, enhanced=enhanced)
         else:
             diagnosis = diagnose(

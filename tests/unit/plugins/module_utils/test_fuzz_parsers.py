@@ -9,7 +9,8 @@ _diagnosis/test_diagnosis_properties.py) fuzz each function with raw random valu
 grammar-aware hostile input instead (codes, separators, line ends and keywords, mutated), check stronger
 invariants (agreement between the streaming reader and the line parser, JSON-safe results, catalog data that
 callers cannot corrupt, no DATA and no secret from the dialogue), and are bounded. Each prints the number of
-examples it ran (`pytest -rP` shows it) and fails if hypothesis ran far fewer than asked.
+examples it ran (`pytest -rP` shows it; in ansible-test's junit XML it is the property fuzz_examples) and fails
+if hypothesis ran far fewer than asked.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
 ENHANCED_RE = re.compile(r'^[245]\.\d{1,3}\.\d{1,3}$')
 
 
-def run_counted(test, expected, label):
-    """Run a hypothesis test whose body increments ``count[0]``; print and check the number of examples."""
+def run_counted(test, expected, label, record_property):
+    """Run a hypothesis test whose body increments ``count[0]``; print, record (junit XML) and check the number
+    of examples."""
     count = [0]
     test(count)
     print('fuzz %s: %d examples' % (label, count[0]))
+    record_property('fuzz_examples', count[0])
     # Hypothesis may stop early only when it has exhausted the input space; these spaces are far larger.
     assert count[0] >= expected // 2, 'only %d of %d examples ran' % (count[0], expected)
     return count[0]
@@ -100,7 +103,7 @@ def raw_lines_of(consumed):
     return [line[:-1] if line.endswith(b'\r') else line for line in lines]
 
 
-def test_fuzz_reply_reader_agrees_with_the_line_parser():
+def test_fuzz_reply_reader_agrees_with_the_line_parser(record_property):
     @FUZZ
     @given(data=reply_streams(), chunk=st.integers(min_value=1, max_value=700),
            max_line=st.integers(min_value=8, max_value=1024), max_lines=st.integers(min_value=1, max_value=12),
@@ -133,7 +136,7 @@ def test_fuzz_reply_reader_agrees_with_the_line_parser():
             assert (again.code, again.lines, again.texts, again.enhanced) == (reply.code, reply.lines, reply.texts, reply.enhanced)
             assert reader.pending <= max_bytes + chunk
 
-    run_counted(run, MAX_EXAMPLES, 'reply reader vs line parser')
+    run_counted(run, MAX_EXAMPLES, 'reply reader vs line parser', record_property)
 
 
 # --- EHLO: keywords and parameters, mutated; through the reader as a server sends them ---------------------------
@@ -186,7 +189,7 @@ def check_capabilities(caps, texts):
     json.dumps(caps)
 
 
-def test_fuzz_ehlo_capabilities_from_the_wire():
+def test_fuzz_ehlo_capabilities_from_the_wire(record_property):
     @FUZZ
     @given(lines=ehlo_texts(), chunk=st.integers(min_value=1, max_value=300))
     def run(count, lines, chunk):
@@ -207,7 +210,7 @@ def test_fuzz_ehlo_capabilities_from_the_wire():
         check_capabilities(caps, texts)
         assert parse_ehlo(texts) == caps
 
-    run_counted(run, MAX_EXAMPLES, 'EHLO capabilities from the wire')
+    run_counted(run, MAX_EXAMPLES, 'EHLO capabilities from the wire', record_property)
 
 
 # --- the diagnosis classifier: every catalog key, mutated ---------------------------------------------------------
@@ -249,7 +252,7 @@ def check_diagnosis(result):
     json.dumps(result)
 
 
-def test_fuzz_diagnose_every_catalog_key():
+def test_fuzz_diagnose_every_catalog_key(record_property):
     @FUZZ
     @given(step=steps, code=reply_codes, enhanced=enhanced_codes, error=conditions, text=reply_texts, port=ports,
            trusted=st.one_of(st.none(), st.booleans()))
@@ -269,7 +272,7 @@ def test_fuzz_diagnose_every_catalog_key():
         check_diagnosis(success)
         assert success['status'] == 'ok'
 
-    run_counted(run, MAX_EXAMPLES, 'diagnose over catalog keys')
+    run_counted(run, MAX_EXAMPLES, 'diagnose over catalog keys', record_property)
 
 
 @st.composite
@@ -297,7 +300,7 @@ def pasted_replies(draw):
     return str(code), code
 
 
-def test_fuzz_explain_pasted_replies():
+def test_fuzz_explain_pasted_replies(record_property):
     @FUZZ
     @given(pasted=pasted_replies(), step=steps, port=ports)
     def run(count, pasted, step, port):
@@ -308,7 +311,7 @@ def test_fuzz_explain_pasted_replies():
         # A well-formed reply is read for its code, whatever its shape.
         assert result['code'] == code
 
-    run_counted(run, MAX_EXAMPLES, 'explain on pasted replies')
+    run_counted(run, MAX_EXAMPLES, 'explain on pasted replies', record_property)
 
 
 # --- the dialogue: a scripted hostile server in memory; the diagnosis is what joins the parts -------------------
@@ -342,7 +345,7 @@ def server_scripts(draw):
     return banner, script
 
 
-def test_fuzz_dialogue_never_raises_leaks_or_sends_data():
+def test_fuzz_dialogue_never_raises_leaks_or_sends_data(record_property):
     @settings(max_examples=DIALOGUE_EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(server=server_scripts(), chunk=st.one_of(st.none(), st.integers(min_value=1, max_value=64)),
@@ -377,4 +380,4 @@ def test_fuzz_dialogue_never_raises_leaks_or_sends_data():
         assert result['message_accepted'] is False
         assert result['elapsed_ms'] <= 10 * 1000 + 150
 
-    run_counted(run, DIALOGUE_EXAMPLES, 'dialogue against scripted hostile servers')
+    run_counted(run, DIALOGUE_EXAMPLES, 'dialogue against scripted hostile servers', record_property)

@@ -109,7 +109,7 @@ def check_case(case, outcome, limits):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--cases', required=True)
     parser.add_argument('--fault-map', required=True)
     parser.add_argument('--collections', required=True, help='the directory that holds ansible_collections/')

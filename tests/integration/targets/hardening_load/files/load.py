@@ -152,8 +152,8 @@ def run_phase(run_probe, targets, count, in_flight):
         entry['probes'] += 1
         entry['as_expected'] += got == target['expect']
         if got != target['expect']:
-            problems.append('probe %d to %s: %s at %s, expected %s' % (index, target['name'], got, diagnosis.get('step'),
-                                                                     target['expect']))
+            problems.append('probe %d to %s: %s at %s, expected %s'
+                            % (index, target['name'], got, diagnosis.get('step'), target['expect']))
         elapsed.append(result['elapsed_ms'])
         slow += 'tarpit' in (diagnosis.get('conditions') or [])
         if result['elapsed_ms'] > DEADLINE_S * 1000 + DEADLINE_SLACK_MS:
@@ -181,7 +181,7 @@ def run_phase(run_probe, targets, count, in_flight):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--collections', required=True, help='the directory that holds ansible_collections/')
     parser.add_argument('--probes', type=int, default=500)
     parser.add_argument('--failing-probes', type=int, default=150)

@@ -42,7 +42,7 @@ def maildir_messages(maildir, sender):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--mx1-log', required=True)
     parser.add_argument('--mx1-offset', type=int, required=True)
     parser.add_argument('--fault-log', required=True)

@@ -49,7 +49,7 @@ def run_module_raw(python, collections, args, args_dir, out_dir):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--password-file', required=True)
     parser.add_argument('--wrong-password', required=True)
     parser.add_argument('--username', required=True)
