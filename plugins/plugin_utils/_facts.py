@@ -35,6 +35,12 @@ def merge_mailflow_facts(existing, new):
     return merged
 
 
+# The facts merged so far by the items of a loop, per (host, task), in this worker process (one worker runs a
+# whole loop). ansible-core before 2.20 gives every item the facts as they were before the loop, so without this
+# each item would erase the ones before it.
+_LOOP_FACTS = {}
+
+
 class MailflowFactsAction(ActionBase):
     """Run the module of the same name, then merge its facts into the host's."""
 
@@ -45,5 +51,11 @@ class MailflowFactsAction(ActionBase):
         new_facts = (result.get('ansible_facts') or {}).get(FACTS_KEY)
         if isinstance(new_facts, dict):
             existing = (task_vars.get('ansible_facts') or {}).get(FACTS_KEY) or {}
-            result['ansible_facts'][FACTS_KEY] = merge_mailflow_facts(existing, new_facts)
+            loop_key = (task_vars.get('inventory_hostname'), self._task._uuid) if 'ansible_loop_var' in task_vars else None
+            if loop_key in _LOOP_FACTS:
+                existing = merge_mailflow_facts(existing, _LOOP_FACTS[loop_key])
+            merged = merge_mailflow_facts(existing, new_facts)
+            if loop_key is not None:
+                _LOOP_FACTS[loop_key] = merged
+            result['ansible_facts'][FACTS_KEY] = merged
         return result

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Hardening, secrets: AUTH with the lab's SASL user; the password (and a rejected one) is then searched for in the
-# captured ansible-playbook -vvv output, the registered results, the facts, the transcript files, the report
-# files (the report role) and the raw
-# stdout of the module run as a plain process. It must be found 0 times.
+# captured ansible-playbook -vvv output, the registered results, the facts, the transcript files, the files of the
+# report role and the raw stdout of the module run as a plain process. It must be found 0 times.
 # Starts the real lab when it is not up, and stops it at exit only in that case.
 # Run it through ansible-test, or directly with ANSIBLE_COLLECTIONS_PATH set so that mailops.mailflow resolves.
 set -euo pipefail
