@@ -575,6 +575,13 @@ outcomes:
   returned: when O(domains) is given
   type: dict
   sample: {deliverable: 198, null_mx: 1, all_timed_out: 1}
+passed:
+  description:
+    - For O(domain), RV(verdict.deliverable). For O(domains), true when every domain is deliverable; each entry
+      of RV(results) has its own.
+  returned: always
+  type: bool
+  sample: true
 labels:
   description: O(labels), unchanged. Also in each domain's entry in C(ansible_facts.mailflow.routes).
   returned: always
@@ -718,6 +725,8 @@ def main():
     changed = any(probe.get('message_accepted') for result in results for probe in result['probes'])
     for result in results:
         result['labels'] = params['labels']
+        # The check contract (docs/internals.md): a route check passes when an MTA could deliver.
+        result['passed'] = bool(result['verdict']['deliverable'])
     if params['domain'] is not None:
         output = dict(results[0])
         output['msg'] = results[0]['verdict']['summary']
@@ -728,6 +737,7 @@ def main():
         output = {
             'results': results,
             'outcomes': counts,
+            'passed': all(result['passed'] for result in results),
             'msg': '%d domain%s: %s' % (len(results), '' if len(results) == 1 else 's', summary),
         }
         facts_entries = dict((result['domain'], result) for result in results)

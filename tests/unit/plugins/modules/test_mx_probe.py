@@ -108,6 +108,7 @@ def test_single_domain_returns_its_keys_at_the_top_and_in_the_facts(capsys, lab)
     assert result['status'] == 'ok'
     assert [exchanger['preference'] for exchanger in result['exchangers']] == [10, 20]
     assert result['verdict']['deliverable'] is True
+    assert result['passed'] is True
     assert result['verdict']['via']['host'] == 'mx2.route.test'
     assert result['verdict']['failures'][0]['diagnosis']['error'] == 'connection_refused'
     assert result['msg'] == result['verdict']['summary']
@@ -130,6 +131,8 @@ def test_domains_return_results_in_order_with_outcome_counts(capsys, lab):
     assert [entry['domain'] for entry in result['results']] == domains
     assert [entry['verdict']['outcome'] for entry in result['results']] == ['rejected', 'null_mx', 'deliverable', 'nxdomain']
     assert result['outcomes'] == {'rejected': 1, 'null_mx': 1, 'deliverable': 1, 'nxdomain': 1}
+    assert [entry['passed'] for entry in result['results']] == [False, False, True, False]
+    assert result['passed'] is False
     assert sorted(result['ansible_facts']['mailflow']['routes']) == sorted(domains)
     assert result['msg'] == '4 domains: 1 deliverable, 1 null_mx, 1 nxdomain, 1 rejected'
     assert 'verdict' not in result
