@@ -29,8 +29,10 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLEETCTL = os.path.join(REPO, 'lab', 'fleet', 'fleetctl')
 GOAL = 2.0
-# Own prefix and state dir: the fleet integration target (mft) or a user's fleet (mff) may be up as well.
-FLEET_ENV = {'MAILFLOW_FLEET_PREFIX': 'mfb', 'MAILFLOW_FLEET_STATE': '/var/tmp/mailops-mailflow-fleet-bench'}
+# A prefix and state dir of this run alone (tools/bench passes the prefix, to clean up after a killed run): a test
+# run's fleet (mft...) or a user's (mff) may be up as well, and `fleetctl up` tears down a fleet of its prefix.
+PREFIX = os.environ.get('MAILFLOW_FLEET_BENCH_PREFIX') or 'mfb%s' % os.urandom(2).hex()
+FLEET_ENV = {'MAILFLOW_FLEET_PREFIX': PREFIX, 'MAILFLOW_FLEET_STATE': '/var/tmp/mailops-mailflow-fleet-' + PREFIX}
 VARS = {
     'mailflow_outbound_hosts': 'transport',
     'mailflow_outbound_mail_from': 'postmaster@contoso.test',
@@ -127,13 +129,16 @@ def main():
         print('  %d hosts (--limit transport, --forks %d):   median %6.2f s of %d runs'
               % (args.hosts, args.hosts, many, len(times[every])))
         met = ratio <= GOAL
-        print('  P5 %d hosts / 1 host = %.2fx   goal <= %.1fx: %s' % (args.hosts, ratio, GOAL,
-                                                                    'met' if met else 'MISSED'))
+        print('  P5 %d hosts / 1 host = %.2fx   goal <= %.1fx: %s'
+              % (args.hosts, ratio, GOAL, 'met' if met else 'MISSED'))
         return 0 if met else 1
     finally:
         down = fleetctl('down', check=False)
         if down.returncode != 0:
-            print('bench_fleet: WARNING: fleetctl down exited %d' % down.returncode)
+            print('bench_fleet: WARNING: fleetctl down exited %d; state kept in %s'
+                  % (down.returncode, FLEET_ENV['MAILFLOW_FLEET_STATE']))
+        else:
+            shutil.rmtree(FLEET_ENV['MAILFLOW_FLEET_STATE'], ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

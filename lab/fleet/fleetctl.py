@@ -40,7 +40,8 @@ from pathlib import Path
 FLEET_DIR = Path(__file__).resolve().parent
 REPO_DIR = FLEET_DIR.parent.parent
 sys.path.insert(0, str(REPO_DIR / "lab" / "real"))
-import labctl as reallab  # noqa: E402  pylint: disable=wrong-import-position  (its Postfix/BIND generators)
+# The real lab's Postfix/BIND configuration generators and process helpers.
+import labctl as reallab  # noqa: E402  pylint: disable=wrong-import-position
 
 FAULTD_SCRIPT = REPO_DIR / "lab" / "servers" / "faultd.py"
 DEFAULT_STATE = "/var/tmp/mailops-mailflow-fleet"
@@ -104,6 +105,9 @@ STANDARD_FAULTS = (("source-firewall", "th2"), ("dead-dns", "th3"), ("wrong-port
 TOOLS = ("ip", "nft", "unshare", "mount", "ssh", "ssh-keygen", "named", "postfix", "dig", "openssl")
 SSHD = "/usr/sbin/sshd"
 SSHD_PRIVSEP_DIR = Path("/run/sshd")  # compiled into Debian's sshd; the ssh service creates it at start
+# Left in the privilege separation dir when a fleet created it (sshd ignores its content): the last fleet down
+# removes the dir again, whichever fleet that is.
+PRIVSEP_MARKER = SSHD_PRIVSEP_DIR / ".created-by-mailops-mailflow-fleet"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 CLONE_NEWNET = 0x40000000
@@ -659,8 +663,8 @@ def wait_ready(fleet: Fleet, state: dict, timeout: float = READY_TIMEOUT) -> Non
         if not pending:
             return
         if time.monotonic() > deadline:
-            raise FleetError("not answering after %.0f s: %s (logs in %s)" % (timeout, ", ".join(pending),
-                                                                             fleet.path("logs")))
+            raise FleetError("not answering after %.0f s: %s (logs in %s)"
+                             % (timeout, ", ".join(pending), fleet.path("logs")))
         time.sleep(0.1)
 
 
@@ -674,8 +678,8 @@ def verify_ssh(fleet: Fleet, state: dict) -> None:
             "-o", "ConnectTimeout=5", "root@%s" % host["addr"], "hostname; grep ^nameserver /etc/resolv.conf"])
         lines = proc.stdout.split()
         if proc.returncode != 0 or lines != [host["hostname"], "nameserver", want_resolver]:
-            failures.append("%s: exit %d, saw %r %s" % (host["name"], proc.returncode, proc.stdout,
-                                                          proc.stderr.strip()[-300:]))
+            failures.append("%s: exit %d, saw %r %s"
+                            % (host["name"], proc.returncode, proc.stdout, proc.stderr.strip()[-300:]))
 
     threads = [threading.Thread(target=login, args=(host,)) for host in ssh_hosts(state["hosts"])]
     for thread in threads:
@@ -844,11 +848,12 @@ def teardown(fleet: Fleet, quiet: bool = False) -> list:
         if proc.returncode != 0:
             problems.append("ip netns del %s: %s" % (ns, proc.stderr.strip()))
     problems += ["namespace %s still exists" % ns for ns in our_namespaces(fleet)]
-    if state.get("created_privsep_dir") and SSHD_PRIVSEP_DIR.is_dir() and not live_sshd_pids():
+    if PRIVSEP_MARKER.exists() and not live_sshd_pids():
         try:
+            PRIVSEP_MARKER.unlink()
             SSHD_PRIVSEP_DIR.rmdir()
         except OSError:
-            pass  # not empty: someone else uses it now
+            pass  # someone else put something there: leave it
     if state:
         state["status"] = "down"
         save_state(fleet, state)
@@ -877,8 +882,7 @@ def cmd_up(fleet: Fleet, args) -> int:
             teardown(fleet, quiet=True)
         wipe_state(fleet)
         state = {"status": "starting", "prefix": fleet.prefix, "hosts": args.hosts, "faults": faults,
-                 "python": python, "run_id": secrets.token_hex(4), "pids": {}, "keepers": [],
-                 "created_privsep_dir": False}
+                 "python": python, "run_id": secrets.token_hex(4), "pids": {}, "keepers": []}
         save_state(fleet, state)
         phases = []
 
@@ -890,7 +894,7 @@ def cmd_up(fleet: Fleet, args) -> int:
             build_network(fleet, args.hosts)
             if not SSHD_PRIVSEP_DIR.is_dir():
                 SSHD_PRIVSEP_DIR.mkdir(mode=0o755)
-                state["created_privsep_dir"] = True
+                PRIVSEP_MARKER.touch()
             mark = phase("network", mark)
             write_configs(fleet, state)
             mark = phase("keys and configs", mark)
@@ -1092,8 +1096,7 @@ def cmd_exec(fleet: Fleet, args) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     rc = child.wait()
-    adopted = [pid for pid in reallab.descendants(os.getpid())]
-    terminate(adopted, timeout=3.0)
+    terminate(reallab.descendants(os.getpid()), timeout=3.0)
     while True:
         try:
             os.waitpid(-1, 0)

@@ -25,8 +25,8 @@ GUIDE_CAUSES = (
     ("service down", "TCP reset on the SMTP port", {"error": "connection_refused", "odd_port": False}),
     ("wrong port", "TCP reset on a port that is not an SMTP port", {"error": "connection_refused", "odd_port": True}),
     ("source firewall", "connect timeout from this host only", {"error": "connect_timeout", "others_passed": True}),
-    ("destination firewall (drop)", "connect timeout from every host", {"error": "connect_timeout",
-                                                                         "others_passed": False}),
+    ("destination firewall (drop)", "connect timeout from every host",
+     {"error": "connect_timeout", "others_passed": False}),
     ("wrong FQDN/IP (DNS)", "the resolver did not answer or the name does not resolve", {"status": "dns"}),
 )
 # The fleet's fault kinds (lab/fleet/fleetctl) and the cause each must be diagnosed as.
@@ -106,8 +106,8 @@ def check_faults(report_path, markdown_path, inventory_path):
             continue
         kind, host = expected[key]
         causes = causes_of(record, records)
-        check(not record["passed"] and record["status"] == "fail", "%s: should fail (fault %s %s)" % (where, kind,
-                                                                                                       host))
+        check(not record["passed"] and record["status"] == "fail",
+              "%s: should fail (fault %s %s)" % (where, kind, host))
         check(causes == [FAULT_CAUSE[kind]], "%s: fault %s %s observed as %s (want exactly %s; observation %s)"
               % (where, kind, host, causes, FAULT_CAUSE[kind], observed(record, records)))
         print("ok  %-8s %-48s %-22s -> %s (%s)" % (record["host"], record["id"], kind, FAULT_CAUSE[kind],

@@ -32,9 +32,10 @@ find_up() {
 
 root=$(find_up lab/fleet/fleetctl) || { echo "fleet: lab/fleet/fleetctl not found above $target_dir" >&2; exit 1; }
 fleetctl=$root/lab/fleet/fleetctl
-# Own prefix and state: a user's fleet (mff) or the benchmark's (mfb) can run beside this one.
-export MAILFLOW_FLEET_PREFIX=${MAILFLOW_FLEET_TEST_PREFIX:-mft}
-export MAILFLOW_FLEET_STATE=${MAILFLOW_FLEET_TEST_STATE:-/var/tmp/mailops-mailflow-fleet-test}
+# A prefix and state dir of this run alone: another checkout's test run, a benchmark (mfb...) or a user's fleet
+# (mff) can be up at the same time, and `fleetctl up` would tear down a fleet of the same prefix.
+export MAILFLOW_FLEET_PREFIX=${MAILFLOW_FLEET_TEST_PREFIX:-mft$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')}
+export MAILFLOW_FLEET_STATE=${MAILFLOW_FLEET_TEST_STATE:-/var/tmp/mailops-mailflow-fleet-$MAILFLOW_FLEET_PREFIX}
 python=${ANSIBLE_TEST_PYTHON_INTERPRETER:-$(command -v python3)}
 
 out=${MAILFLOW_FLEET_OUT:-${OUTPUT_DIR:-}}
@@ -58,6 +59,13 @@ cleanup() {
     if ! "$fleetctl" down; then
         echo "fleet: FAILED: fleetctl down reported leftovers" >&2
         rc=1
+    fi
+    # the fleet's logs stay with the test output; its state dir (keys, queues) goes
+    if [ -d "$MAILFLOW_FLEET_STATE/logs" ]; then
+        cp -a "$MAILFLOW_FLEET_STATE/logs" "$out/fleet-logs" || true
+    fi
+    if [ -z "${MAILFLOW_FLEET_TEST_STATE:-}" ] && [ -e "$MAILFLOW_FLEET_STATE/.mailops-mailflow-fleet" ]; then
+        rm -rf "$MAILFLOW_FLEET_STATE"
     fi
     leftovers=$(ip netns list | awk -v p="$MAILFLOW_FLEET_PREFIX-" 'index($1, p) == 1 {print $1}')
     for pid in $fleet_pids; do

@@ -67,27 +67,30 @@ def lab_targets(env):
     with open(env['MAILFLOW_LAB_FAULT_MAP']) as handle:
         fault_map = json.load(handle)
 
-    def fault(behaviour, category, status, **options):
+    def fault(behaviour, expect, **options):
         server = fault_map[behaviour]
         return {'name': 'faultd_%s' % behaviour, 'host': server['host'], 'server_name': server['hostname'],
-                'rcpt_to': ['kate@exchange.test'], 'ca_path': server['ca_file'], 'options': options,
-                'expect': {'passed': status == 'ok', 'status': status, 'category': category}}
+                'rcpt_to': ['kate@exchange.test'], 'ca_path': server['ca_file'], 'options': options, 'expect': expect}
 
-    passing = {'passed': True, 'status': 'ok', 'category': 'recipients_accepted'}
+    def failure(status, category):
+        return {'passed': False, 'status': status, 'category': (category,)}
+
+    # A passing probe with a slow step (Postfix under this load) is diagnosed as a tarpit: still a pass.
+    passing = {'passed': True, 'status': 'ok', 'category': ('recipients_accepted', 'tarpit')}
     lab = [
         {'name': 'postfix_mx1', 'host': env['MAILFLOW_LAB_MX1_ADDR'], 'server_name': env['MAILFLOW_LAB_MX1_HOSTNAME'],
          'rcpt_to': ['kate@' + env['MAILFLOW_LAB_MX1_DOMAIN']], 'ca_path': ca_file, 'options': {}, 'expect': passing},
         {'name': 'postfix_mx2', 'host': env['MAILFLOW_LAB_MX2_ADDR'], 'server_name': env['MAILFLOW_LAB_MX2_HOSTNAME'],
          'rcpt_to': ['kate@' + env['MAILFLOW_LAB_MX2_DOMAIN']], 'ca_path': ca_file, 'options': {}, 'expect': passing},
-        fault('exchange', 'recipients_accepted', 'ok'),
+        fault('exchange', passing),
     ]
     failing = [
         {'name': 'refused', 'host': env['MAILFLOW_LAB_REFUSED_ADDR'], 'server_name': None, 'rcpt_to': ['kate@fabrikam.test'],
-         'ca_path': ca_file, 'options': {}, 'expect': {'passed': False, 'status': 'connection', 'category': 'destination_firewall_or_service_down'}},
-        fault('reset_mid_reply', 'connection_reset', 'connection'),
-        fault('huge_reply', 'reply_too_large', 'protocol'),
-        fault('tls_self_signed', 'tls_cert_self_signed', 'tls'),
-        fault('no_banner', 'no_greeting', 'timeout', command_timeout=1),
+         'ca_path': ca_file, 'options': {}, 'expect': failure('connection', 'destination_firewall_or_service_down')},
+        fault('reset_mid_reply', failure('connection', 'connection_reset')),
+        fault('huge_reply', failure('protocol', 'reply_too_large')),
+        fault('tls_self_signed', failure('tls', 'tls_cert_self_signed')),
+        fault('no_banner', failure('timeout', 'no_greeting'), command_timeout=1),
     ]
     return lab, failing
 
@@ -147,11 +150,15 @@ def run_phase(run_probe, targets, count, in_flight):
     for index in sorted(results):
         target, result = results[index]
         diagnosis = result.get('diagnosis') or {}
+        expect = target['expect']
         got = {'passed': result.get('passed'), 'status': diagnosis.get('status'), 'category': diagnosis.get('category')}
-        entry = per_target.setdefault(target['name'], {'probes': 0, 'as_expected': 0, 'expected': target['expect']})
+        as_expected = (got['passed'] is expect['passed'] and got['status'] == expect['status']
+                       and got['category'] in expect['category'])
+        entry = per_target.setdefault(target['name'], {'probes': 0, 'as_expected': 0, 'expected': expect, 'categories': {}})
         entry['probes'] += 1
-        entry['as_expected'] += got == target['expect']
-        if got != target['expect']:
+        entry['as_expected'] += as_expected
+        entry['categories'][got['category']] = entry['categories'].get(got['category'], 0) + 1
+        if not as_expected:
             problems.append('probe %d to %s: %s at %s, expected %s'
                             % (index, target['name'], got, diagnosis.get('step'), target['expect']))
         elapsed.append(result['elapsed_ms'])

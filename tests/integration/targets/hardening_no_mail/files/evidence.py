@@ -4,11 +4,13 @@
 """The traces each no-mail case left, per unique sender, as JSON on stdout.
 
     python evidence.py --mx1-log F --mx1-offset N --fault-log F --fault-offset N --listener HOST:PORT \
-        --maildir DIR --sender CASE=ADDRESS [--sender ...]
+        --source ADDRESS --maildir DIR --sender CASE=ADDRESS [--sender ...]
 
-Only the log bytes written after the offsets are read (the lab logs are shared and grow).
+Only the log bytes written after the offsets are read (the lab logs are shared and grow), and only the fault
+server's sessions on --listener from --source (the suite's own source address) count.
 Per case: Postfix lines naming the sender, the queue ids they name and the cleanup lines of those ids; the
 fault server's sessions (MAIL with that sender) and DATA commands in them; Maildir messages from the sender.
+`fault_data_total` is every DATA the fault server saw from --source on --listener.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main():
     parser.add_argument('--fault-log', required=True)
     parser.add_argument('--fault-offset', type=int, required=True)
     parser.add_argument('--listener', required=True)
+    parser.add_argument('--source', required=True)
     parser.add_argument('--maildir', required=True)
     parser.add_argument('--sender', action='append', required=True, help='CASE=ADDRESS')
     options = parser.parse_args()
@@ -58,7 +61,8 @@ def main():
         if options.listener not in line:
             continue
         event = json.loads(line)
-        if event.get('listener') == options.listener and event.get('event') == 'command':
+        if (event.get('listener') == options.listener and event.get('event') == 'command'
+                and event.get('peer', '').rsplit(':', 1)[0] == options.source):
             fault_commands.append(event)
 
     evidence = {'fault_data_total': sum(1 for event in fault_commands if event.get('verb') == 'DATA'), 'cases': {}}
