@@ -25,7 +25,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shlex
 import shutil
 import signal
@@ -882,7 +881,7 @@ def cmd_up(fleet: Fleet, args) -> int:
             teardown(fleet, quiet=True)
         wipe_state(fleet)
         state = {"status": "starting", "prefix": fleet.prefix, "hosts": args.hosts, "faults": faults,
-                 "python": python, "run_id": secrets.token_hex(4), "pids": {}, "keepers": []}
+                 "python": python, "pids": {}, "keepers": []}
         save_state(fleet, state)
         phases = []
 

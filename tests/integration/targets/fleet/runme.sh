@@ -8,6 +8,7 @@
 #   3. a DROP of outbound 25 added on the healthy th5, change_window post: the baseline diff holds exactly th5's
 #      regressions;
 #   4. fleetctl down (also on failure, from the EXIT trap): no namespace and no fleet process left.
+# By hand: PATH="$PWD/.venv/bin:$PATH" tests/integration/targets/fleet/runme.sh (files go to a temporary directory).
 set -euo pipefail
 
 target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
