@@ -35,6 +35,45 @@ def merge_mailflow_facts(existing, new):
     return merged
 
 
+# Options whose text may hold line breaks: the message body (dot-stuffed by the engine) and data never sent.
+_MULTILINE_OPTIONS = frozenset(('content.body',))
+_UNSENT_OPTIONS = frozenset(('labels', 'expect'))
+
+
+def find_control_characters(args, path=''):
+    """(option path, problem) for the first CR, LF or NUL in a task argument, or None.
+
+    The modules refuse these too, but ansible-core gets there first: it logs the invocation to syslog (which
+    fails on a NUL) and its choices check echoes the value, line breaks included. Checking here gives one line
+    that names the option, before anything reaches the managed host or the wire.
+    """
+    if isinstance(args, dict):
+        for key, value in args.items():
+            child = '%s.%s' % (path, key) if path else str(key)
+            if child in _UNSENT_OPTIONS:
+                continue
+            problem = _text_problem(str(key), path or child) if path else None
+            found = problem or find_control_characters(value, child)
+            if found:
+                return found
+    elif isinstance(args, (list, tuple)):
+        for index, value in enumerate(args):
+            found = find_control_characters(value, '%s[%d]' % (path, index))
+            if found:
+                return found
+    elif isinstance(args, str):
+        return _text_problem(args, path, path in _MULTILINE_OPTIONS)
+    return None
+
+
+def _text_problem(text, path, allow_newlines=False):
+    if '\x00' in text:
+        return path, '%s: contains a NUL byte, refusing to send it' % path
+    if not allow_newlines and ('\r' in text or '\n' in text):
+        return path, '%s: contains a line break (CR/LF), refusing to send it' % path
+    return None
+
+
 # The facts merged so far by the items of a loop, per (host, task), in this worker process (one worker runs a
 # whole loop). ansible-core before 2.20 gives every item the facts as they were before the loop, so without this
 # each item would erase the ones before it.
@@ -47,6 +86,10 @@ class MailflowFactsAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(MailflowFactsAction, self).run(tmp, task_vars)
+        problem = find_control_characters(self._task.args)
+        if problem:
+            result.update(failed=True, option=problem[0], msg=problem[1])
+            return result
         result.update(self._execute_module(task_vars=task_vars))
         new_facts = (result.get('ansible_facts') or {}).get(FACTS_KEY)
         if isinstance(new_facts, dict):

@@ -5,50 +5,18 @@ set -euo pipefail
 
 target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-find_labctl() {
-    # ansible-test runs a copy of the target under tests/output/.tmp inside the collection: walk up to lab/.
-    local dir=$target_dir
-    while [ "$dir" != "/" ]; do
-        if [ -x "$dir/lab/real/labctl" ]; then
-            echo "$dir/lab/real/labctl"
-            return 0
-        fi
-        dir=$(dirname "$dir")
-    done
-    return 1
-}
-
-labctl=${MAILFLOW_LABCTL:-}
-if [ -z "$labctl" ] && ! labctl=$(find_labctl); then
-    echo "lab_selfcheck: lab/real/labctl not found above $target_dir (set MAILFLOW_LABCTL)" >&2
-    exit 1
-fi
 python=${ANSIBLE_TEST_PYTHON_INTERPRETER:-python}
 
-started_lab=no
-stop_lab() {
-    if [ "$started_lab" = yes ]; then
-        "$labctl" stop
-    fi
-}
-trap stop_lab EXIT
-
-if ! "$labctl" status >/dev/null 2>&1; then
-    started_lab=yes
-    "$labctl" start
-fi
+source "$target_dir/../setup_real_lab/lab.sh"
+mailflow_lab_up
 "$labctl" status
-
-set -a
-eval "$("$labctl" env)"
-set +a
 
 "$python" "$target_dir/selfcheck.py"
 
-if [ "$started_lab" = yes ]; then
+if [ "$mailflow_started_lab" = yes ]; then
     pids=$(cat "$MAILFLOW_LAB_STATE/named/named.pid" "$MAILFLOW_LAB_STATE/dovecot/run/master.pid" \
                "$MAILFLOW_LAB_STATE"/postfix/*/queue/pid/master.pid "$MAILFLOW_LAB_FAULT_PIDFILE" | tr -s ' \n' ' ')
-    started_lab=no
+    mailflow_started_lab=no
     "$labctl" stop
     if "$labctl" status >/dev/null 2>&1; then
         echo "lab_selfcheck: status still reports the lab up after stop" >&2

@@ -10,47 +10,21 @@ set -euo pipefail
 
 target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-find_labctl() {
-    # ansible-test runs a copy of the target under tests/output/.tmp inside the collection: walk up to lab/.
-    local dir=$target_dir
-    while [ "$dir" != "/" ]; do
-        if [ -x "$dir/lab/real/labctl" ]; then
-            echo "$dir/lab/real/labctl"
-            return 0
-        fi
-        dir=$(dirname "$dir")
-    done
-    return 1
-}
-
-labctl=${MAILFLOW_LABCTL:-}
-if [ -z "$labctl" ] && ! labctl=$(find_labctl); then
-    echo "runme.sh: lab/real/labctl not found above $target_dir (set MAILFLOW_LABCTL)" >&2
-    exit 1
-fi
 if ! command -v chromium >/dev/null 2>&1; then
     echo "runme.sh: chromium is not installed (apt-get install chromium; tools/apt-deps does it)" >&2
     exit 1
 fi
 python=$(command -v python3 || command -v python)
 
-started_lab=no
+source "$target_dir/../setup_real_lab/lab.sh"
+mailflow_lab_up
 mx2_stopped=no
-cleanup() {
+restart_mx2() {
     if [ "$mx2_stopped" = yes ]; then
         "$labctl" start >/dev/null || echo "runme.sh: WARNING: could not start mx2 again; run: $labctl start" >&2
     fi
-    if [ "$started_lab" = yes ]; then
-        "$labctl" stop
-    fi
 }
-trap cleanup EXIT
-
-if ! "$labctl" status >/dev/null 2>&1; then
-    started_lab=yes
-    "$labctl" start
-fi
-eval "$("$labctl" env | grep -E '^MAILFLOW_LAB_(DNS_SERVER|DNS_PORT|CA_FILE|MX2_CONFIG_DIR|MX2_ADDR)=')"
+mailflow_at_exit restart_mx2
 
 out=${MAILFLOW_REPORT_OUT:-${OUTPUT_DIR:-}}
 [ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-report-baseline.XXXXXX")

@@ -7,41 +7,10 @@ set -euo pipefail
 
 target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-find_labctl() {
-    # ../../../../lab/real/labctl in the repository; ansible-test runs a copy under tests/output/.tmp inside the
-    # collection, so keep walking up until a lab is found.
-    local dir=$target_dir
-    while [ "$dir" != "/" ]; do
-        if [ -x "$dir/lab/real/labctl" ]; then
-            echo "$dir/lab/real/labctl"
-            return 0
-        fi
-        dir=$(dirname "$dir")
-    done
-    return 1
-}
-
-labctl=${MAILFLOW_LABCTL:-}
-if [ -z "$labctl" ] && ! labctl=$(find_labctl); then
-    echo "runme.sh: lab/real/labctl not found above $target_dir (set MAILFLOW_LABCTL)" >&2
-    exit 1
-fi
-
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-smtp-probe.XXXXXX")
-started_lab=no
-cleanup() {
-    rm -rf "$work_dir"
-    if [ "$started_lab" = yes ]; then
-        "$labctl" stop
-    fi
-}
-trap cleanup EXIT
-
-if ! "$labctl" status >/dev/null 2>&1; then
-    started_lab=yes
-    "$labctl" start
-fi
-eval "$("$labctl" env | grep -E '^MAILFLOW_LAB_(CA_FILE|MX1_LOG|MAILDIR_MX1_KATE|SASL_USER|SASL_PASSWORD_FILE)=')"
+source "$target_dir/../setup_real_lab/lab.sh"
+mailflow_lab_up
+mailflow_at_exit 'rm -rf "$work_dir"'
 
 # Unique per run: the test message's Subject/Message-ID and the check-mode sender are found by it in the maillog.
 run_id="$(date +%s)-$$"

@@ -6,47 +6,16 @@ set -euo pipefail
 
 target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-find_labctl() {
-    # ../../../../lab/real/labctl in the repository; ansible-test runs a copy under tests/output/.tmp inside the
-    # collection, so keep walking up until a lab is found.
-    local dir=$target_dir
-    while [ "$dir" != "/" ]; do
-        if [ -x "$dir/lab/real/labctl" ]; then
-            echo "$dir/lab/real/labctl"
-            return 0
-        fi
-        dir=$(dirname "$dir")
-    done
-    return 1
-}
-
 swaks_path=${MAILFLOW_SWAKS:-$(command -v swaks || true)}
 if [ -z "$swaks_path" ]; then
     echo "runme.sh: swaks is not installed (apt-get install swaks, or set MAILFLOW_SWAKS)" >&2
     exit 1
 fi
 
-labctl=${MAILFLOW_LABCTL:-}
-if [ -z "$labctl" ] && ! labctl=$(find_labctl); then
-    echo "runme.sh: lab/real/labctl not found above $target_dir (set MAILFLOW_LABCTL)" >&2
-    exit 1
-fi
-
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-swaks-crosscheck.XXXXXX")
-started_lab=no
-cleanup() {
-    rm -rf "$work_dir"
-    if [ "$started_lab" = yes ]; then
-        "$labctl" stop
-    fi
-}
-trap cleanup EXIT
-
-if ! "$labctl" status >/dev/null 2>&1; then
-    started_lab=yes
-    "$labctl" start
-fi
-eval "$("$labctl" env | grep -E '^MAILFLOW_LAB_CA_FILE=')"
+source "$target_dir/../setup_real_lab/lab.sh"
+mailflow_lab_up
+mailflow_at_exit 'rm -rf "$work_dir"'
 
 ansible-playbook "$target_dir/runme.yml" -i "${INVENTORY_PATH:-$target_dir/inventory}" \
     -e "lab_ca_file=$MAILFLOW_LAB_CA_FILE" -e "swaks_path=$swaks_path" -e "results_file=$work_dir/results.json" "$@"

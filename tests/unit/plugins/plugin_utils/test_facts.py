@@ -23,6 +23,7 @@ def _action(uuid='task-1'):
 
 
 def _run(action, entry, task_vars):
+    action._task.args = {}
     module_result = {'changed': False, 'ansible_facts': {'mailflow': {'smtp': {entry: {'passed': True}}}}}
     with mock.patch.object(_facts.ActionBase, 'run', return_value={}), \
             mock.patch.object(action, '_execute_module', return_value=module_result):
@@ -59,3 +60,29 @@ def test_loop_memory_is_per_host_and_task():
     _run(_action('loop-a'), 'from_a', dict(task_vars))
     result = _run(_action('loop-b'), 'from_b', dict(task_vars))
     assert sorted(result['ansible_facts']['mailflow']['smtp']) == ['from_b']
+
+
+def test_control_characters_are_named_by_option_path():
+    find = _facts.find_control_characters
+    assert find({'host': '127.0.0.1', 'rcpt_to': ['a@b.test', 'c@d.test\r\nDATA']}) == (
+        'rcpt_to[1]', 'rcpt_to[1]: contains a line break (CR/LF), refusing to send it')
+    assert find({'auth': {'username': 'u', 'password': 'p\x00'}})[1] == 'auth.password: contains a NUL byte, refusing to send it'
+    assert find({'dsn': {'notify': ['success\nRCPT TO:<x@y.test>']}})[0] == 'dsn.notify[0]'
+    assert find({'content': {'headers': {'X-Test\r\nBcc': 'v'}}})[0] == 'content.headers'
+
+
+def test_body_labels_and_expectations_may_hold_line_breaks():
+    find = _facts.find_control_characters
+    assert find({'content': {'body': 'line one\r\n.line two\n'}, 'labels': {'note': 'a\nb'}, 'host': 'h'}) is None
+    assert find({'content': {'body': 'nul\x00'}})[0] == 'content.body'
+
+
+def test_the_action_refuses_before_running_the_module():
+    action = _action()
+    action._task.args = {'host': '127.0.0.1', 'helo_name': 'contoso.test\r\nMAIL FROM:<x@y.test>'}
+    with mock.patch.object(_facts.ActionBase, 'run', return_value={}), \
+            mock.patch.object(action, '_execute_module') as execute:
+        result = action.run(task_vars={})
+    execute.assert_not_called()
+    assert result['failed'] and result['option'] == 'helo_name'
+    assert '\n' not in result['msg']
