@@ -3,12 +3,13 @@
 
 TOOLS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))tools
 
-.PHONY: help test demo sanity units labtests integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
+.PHONY: help test demo sanity lint units labtests integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
 
 help:
 	@echo "make demo         build, install and run the demo against the embedded lab (no root)"
 	@echo "make test         all stages: apt (root), venv, build, sanity, units, lab-tests, integration, core219"
 	@echo "make sanity       ansible-test sanity, all default tests, whole tree"
+	@echo "make lint         ansible-lint, production profile, on roles/ and playbooks/"
 	@echo "make units        ansible-test units on the controller Python"
 	@echo "make labtests     the lab servers' own pytest suites (lab/*/tests)"
 	@echo "make integration  ansible-test integration (real-lab targets need root)"
@@ -26,6 +27,9 @@ demo:
 
 sanity:
 	$(TOOLS)/run-sanity
+
+lint:
+	$(TOOLS)/run-lint
 
 units:
 	$(TOOLS)/run-units
