@@ -246,7 +246,7 @@ def _expectation(value, option):
     if not isinstance(value, str):
         raise ProbeOptionError(option, 'expected a reply code, class, enhanced code or condition name')
     text = value.strip()
-    if len(text) == 3 and text.isdigit() and text[0] in '2345':
+    if len(text) == 3 and text.isascii() and text.isdigit() and text[0] in '2345':
         return ('code', int(text))
     match = _CLASS_RE.match(text)
     if match:

@@ -195,7 +195,7 @@ def _time(tag, raw):
         text = ('19' if year >= 50 else '20') + text
     elif tag != _TAG_GENERALIZED_TIME:
         raise CertificateError('bad time')
-    if len(text) != 15 or not text.endswith('Z') or not text[:14].isdigit():
+    if len(text) != 15 or not text.endswith('Z') or not (text[:14].isascii() and text[:14].isdigit()):
         raise CertificateError('unsupported time format %r' % text)
     return datetime.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]),
                              tzinfo=datetime.timezone.utc)

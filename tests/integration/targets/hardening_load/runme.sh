@@ -13,7 +13,7 @@ python=$(command -v python || command -v python3)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-hardening-load.XXXXXX")
 source "$target_dir/../setup_real_lab/lab.sh"
 mailflow_lab_up
-mailflow_at_exit 'rm -rf "$scratch"'
+mailflow_remove_at_exit "$scratch"
 
 # The directory holding ansible_collections/mailops/mailflow, for the engine imported as plain Python.
 collections=$(mailflow_collections_path "$scratch/collections")

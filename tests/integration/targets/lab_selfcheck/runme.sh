@@ -9,7 +9,7 @@ python=${ANSIBLE_TEST_PYTHON_INTERPRETER:-python}
 
 source "$target_dir/../setup_real_lab/lab.sh"
 mailflow_lab_up
-"$labctl" status
+mailflow_labctl status
 
 "$python" "$target_dir/selfcheck.py"
 
@@ -17,8 +17,8 @@ if [ "$mailflow_started_lab" = yes ]; then
     pids=$(cat "$MAILFLOW_LAB_STATE/named/named.pid" "$MAILFLOW_LAB_STATE/dovecot/run/master.pid" \
                "$MAILFLOW_LAB_STATE"/postfix/*/queue/pid/master.pid "$MAILFLOW_LAB_FAULT_PIDFILE" | tr -s ' \n' ' ')
     mailflow_started_lab=no
-    "$labctl" stop
-    if "$labctl" status >/dev/null 2>&1; then
+    mailflow_labctl stop
+    if mailflow_labctl status >/dev/null 2>&1; then
         echo "lab_selfcheck: status still reports the lab up after stop" >&2
         exit 1
     fi

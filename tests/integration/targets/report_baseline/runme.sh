@@ -21,7 +21,7 @@ mailflow_lab_up
 mx2_stopped=no
 restart_mx2() {
     if [ "$mx2_stopped" = yes ]; then
-        "$labctl" start >/dev/null || echo "runme.sh: WARNING: could not start mx2 again; run: $labctl start" >&2
+        mailflow_labctl start >/dev/null || echo "runme.sh: WARNING: could not start mx2 again; run: lab/real/labctl start" >&2
     fi
 }
 mailflow_at_exit restart_mx2
@@ -97,7 +97,7 @@ for _ in $(seq 50); do
 done
 rc=0
 playbook compare-down -e baseline_action=compare || rc=$?
-"$labctl" start >/dev/null
+mailflow_labctl start >/dev/null
 mx2_stopped=no
 expect_rc 2 "$rc" "compare with mx2 stopped"
 expect_line compare-down "mailflow baseline: 6 regressions on 2 hosts: recipients_accepted @ mx2.fabrikam.test (connect connection_refused) on edge1, edge2; recipient_validation @ mx2.fabrikam.test (connect connection_refused) on edge1, edge2; deliverable @ primary-down.test (all refused) on edge1, edge2"

@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Sourced by the runme.sh of every target that needs the real lab (its aliases say needs/target/setup_real_lab).
 #   mailflow_lab_up    find lab/real/labctl, start the lab when it is not up, and stop it at exit only in that case
+#   mailflow_labctl    run lab/real/labctl with the given arguments
 #   mailflow_at_exit   run a command at exit, before the lab stops (last registered runs first)
+#   mailflow_remove_at_exit DIR
+#                      remove a scratch directory at exit
 #   mailflow_collections_path DIR
 #                      print the directory holding ansible_collections/mailops/mailflow (a link made in DIR when
 #                      the tree is a plain checkout), for code that imports the collection as plain Python
@@ -10,9 +13,18 @@
 
 mailflow_started_lab=no
 mailflow_exit_hooks=()
+mailflow_exit_dirs=()
 
 mailflow_at_exit() {
     mailflow_exit_hooks=("$*" "${mailflow_exit_hooks[@]}")
+}
+
+mailflow_remove_at_exit() {
+    mailflow_exit_dirs+=("$1")
+}
+
+mailflow_labctl() {
+    "$labctl" "$@"
 }
 
 _mailflow_on_exit() {
@@ -20,6 +32,9 @@ _mailflow_on_exit() {
     for hook in "${mailflow_exit_hooks[@]}"; do
         eval "$hook" || true
     done
+    if [ "${#mailflow_exit_dirs[@]}" -gt 0 ]; then
+        rm -rf "${mailflow_exit_dirs[@]}"
+    fi
     if [ "$mailflow_started_lab" = yes ]; then
         "$labctl" stop
     fi

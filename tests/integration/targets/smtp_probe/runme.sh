@@ -10,7 +10,7 @@ target_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-smtp-probe.XXXXXX")
 source "$target_dir/../setup_real_lab/lab.sh"
 mailflow_lab_up
-mailflow_at_exit 'rm -rf "$work_dir"'
+mailflow_remove_at_exit "$work_dir"
 
 # Unique per run: the test message's Subject/Message-ID and the check-mode sender are found by it in the maillog.
 run_id="$(date +%s)-$$"

@@ -15,7 +15,7 @@ fi
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-swaks-crosscheck.XXXXXX")
 source "$target_dir/../setup_real_lab/lab.sh"
 mailflow_lab_up
-mailflow_at_exit 'rm -rf "$work_dir"'
+mailflow_remove_at_exit "$work_dir"
 
 ansible-playbook "$target_dir/runme.yml" -i "${INVENTORY_PATH:-$target_dir/inventory}" \
     -e "lab_ca_file=$MAILFLOW_LAB_CA_FILE" -e "swaks_path=$swaks_path" -e "results_file=$work_dir/results.json" "$@"

@@ -327,3 +327,8 @@ def test_lookup_is_fast_enough_for_hot_loops():
     elapsed = time.perf_counter() - started
     # 10000 lookups; measured around 0.1 s on the 2-core dev machine. The bound only catches a linear scan.
     assert elapsed < 3.0, elapsed
+
+
+def test_non_ascii_digits_are_not_a_port():
+    # '²' passes str.isdigit() but int() refuses it (found by the property test).
+    assert diagnose(error=errors.CONNECTION_REFUSED, port='\u00b2')['category']

@@ -126,6 +126,7 @@ def test_null_sender_is_allowed_only_for_mail_from():
     ({'host': ''}, 'host'),
     ({'host': 'mx1 fabrikam'}, 'host'),
     ({'expect': {'rcpt': ['55']}}, 'expect.rcpt[0]'),
+    ({'expect': {'rcpt': ['5\u00b2\u00b2']}}, 'expect.rcpt[0]'),  # superscript digits pass str.isdigit() but not int()
     ({'expect': {'rcpt': []}}, 'expect.rcpt'),
     ({'expect': {'helo_tls': [250]}}, 'expect'),
     ({'expect': {'rcpt': [True]}}, 'expect.rcpt[0]'),
