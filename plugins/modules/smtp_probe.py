@@ -491,7 +491,10 @@ steps:
       type: list
       elements: dict
 capabilities:
-  description: What the server announced in its last C(EHLO) reply, typed.
+  description:
+    - What the server announced in its last C(EHLO) reply, typed.
+    - After C(STARTTLS) that is the C(EHLO) inside TLS (RFC 3207 discards what came before), which no longer offers
+      C(STARTTLS); whether it was offered is in RV(tls.offered).
   returned: always
   type: dict
   contains:
