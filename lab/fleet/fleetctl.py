@@ -510,62 +510,32 @@ def launch_in_keeper(fleet: Fleet, jobs: list) -> dict:
     that detaches a daemon (its orphans are adopted by the keeper). Some inits never reap, so without a keeper
     stopped daemons would linger as zombies. The keeper exits once all its children are gone.
     """
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child == 0:
-        os.close(read_fd)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.close(devnull)
-        os.closerange(3, write_fd)
-        os.closerange(write_fd + 1, 65536)
-        os.setsid()
-        report = {"keeper": os.getpid(), "pids": {}, "errors": []}
-        try:
-            reallab.become_reaper(b"mailflow-fleet")
+    def start_all():
+        report = {"keeper": os.getpid(), "pids": {}}
 
-            def start_job(name, argv, kind):
-                with open(fleet.path("logs", "%s.out" % name), "ab") as log:
-                    if kind == "foreground":
-                        report["pids"][name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                                                stderr=subprocess.STDOUT, close_fds=True,
-                                                                cwd=str(fleet.state_dir)).pid
-                        return
-                    # `postfix start` spends most of its time in checks: run the instances side by side.
-                    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                          close_fds=True, env=postfix_env(), check=False)
-                    if proc.returncode != 0:
-                        raise FleetError("%s exited %d (log: %s)" % (" ".join(argv), proc.returncode,
-                                                                     fleet.path("logs", "%s.out" % name)))
+        def start_job(name, argv, kind):
+            with open(fleet.path("logs", "%s.out" % name), "ab") as log:
+                if kind == "foreground":
+                    report["pids"][name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                            stderr=subprocess.STDOUT, close_fds=True,
+                                                            cwd=str(fleet.state_dir)).pid
+                    return
+                # `postfix start` spends most of its time in checks: run the instances side by side.
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                      close_fds=True, env=postfix_env(), check=False)
+                if proc.returncode != 0:
+                    raise FleetError("%s exited %d (log: %s)" % (" ".join(argv), proc.returncode,
+                                                                 fleet.path("logs", "%s.out" % name)))
 
-            for job in jobs:
-                if job[2] == "foreground":
-                    start_job(*job)
-            in_parallel([(start_job, job) for job in jobs if job[2] != "foreground"])
-        except Exception as exc:  # reported to the waiting parent rather than lost
-            report["errors"].append("%s: %s" % (type(exc).__name__, exc))
-        with os.fdopen(write_fd, "w") as pipe:
-            pipe.write(json.dumps(report))
-        while True:
-            try:
-                os.wait()
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        raw = pipe.read()
-    try:
-        report = json.loads(raw)
-    except ValueError:
-        raise FleetError("the keeper process died without a report")
-    if report["errors"]:
-        raise FleetError("; ".join(report["errors"]))
+        for job in jobs:
+            if job[2] == "foreground":
+                start_job(*job)
+        in_parallel([(start_job, job) for job in jobs if job[2] != "foreground"])
+        return report
+
+    report = reallab.run_in_reaper(b"mailflow-fleet", start_all)
+    if "error" in report:
+        raise FleetError(report["error"])
     return report
 
 

@@ -929,15 +929,18 @@ def become_reaper(name: bytes) -> None:
     libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
 
 
-def cmd_start(_args) -> int:
-    require_root()
+def run_in_reaper(name: bytes, work) -> dict:
+    """Run work() in a forked, detached child that then stays behind as the reaper of what it started.
+
+    work() returns a JSON-serialisable dict, which the caller gets back; an exception in it comes back as
+    {"error": ...}. The child holds none of the caller's descriptors, so `$(labctl start)` and test harness
+    pipes finish when the caller does; it exits once every process it adopted is gone.
+    """
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        # The child starts the daemons and then stays behind as their reaper; it holds none of the
-        # caller's descriptors, so `$(labctl start)` and test harness pipes finish when the parent does.
         os.close(read_fd)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -947,12 +950,11 @@ def cmd_start(_args) -> int:
         os.closerange(write_fd + 1, 65536)
         os.setsid()
         try:
-            become_reaper(b"mailflow-reaper")
-            outcome = {"rc": 0, "message": start_components()}
-        except LabError as exc:
-            outcome = {"rc": 2, "message": "labctl start: %s" % exc}
+            become_reaper(name)
+            outcome = work()
         except Exception as exc:  # report anything to the waiting parent rather than dying silently
-            outcome = {"rc": 3, "message": "labctl start: %s: %s" % (type(exc).__name__, exc)}
+            lab_error = isinstance(exc, LabError)
+            outcome = {"error": str(exc) if lab_error else "%s: %s" % (type(exc).__name__, exc), "lab_error": lab_error}
         with os.fdopen(write_fd, "w") as report:
             report.write(json.dumps(outcome))
         while True:
@@ -967,11 +969,19 @@ def cmd_start(_args) -> int:
     with os.fdopen(read_fd) as report:
         raw = report.read()
     try:
-        outcome = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        outcome = {"rc": 3, "message": "labctl start: the start process died without a report"}
-    print(outcome["message"], file=sys.stdout if outcome["rc"] == 0 else sys.stderr)
-    return outcome["rc"]
+        return {"error": "the %s process died without a report" % name.decode()}
+
+
+def cmd_start(_args) -> int:
+    require_root()
+    outcome = run_in_reaper(b"mailflow-reaper", lambda: {"message": start_components()})
+    if "error" in outcome:
+        print("labctl start: %s" % outcome["error"], file=sys.stderr)
+        return 2 if outcome.get("lab_error") else 3
+    print(outcome["message"])
+    return 0
 
 
 def cmd_stop(args) -> int:
@@ -1092,6 +1102,8 @@ def main(argv=None) -> int:
     env.add_argument("--json", action="store_true", help="print a JSON object instead")
     args = parser.parse_args(argv)
     handler = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env}[args.command]
+    # `labctl status | head` should end quietly, as other command-line tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return handler(args)
     except LabError as exc:

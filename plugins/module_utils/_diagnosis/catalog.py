@@ -1455,7 +1455,7 @@ def _subject_entry(row):
         'category': category, 'status': None, 'summary': summary,
         'causes': ('The server gave an enhanced code whose detail is not in the registry or this catalog.',),
         'remedy': remedy,
-        'references': ('RFC 3463 X.%d.XXX' % subject,),
+        'references': ('RFC 3463 X.%d.* (subject)' % subject,),
     }
 
 
