@@ -15,7 +15,7 @@ help:
 	@echo "make integration  ansible-test integration (real-lab targets need root)"
 	@echo "make core219      unit tests, plugin docs, 3.8 import and embedded lab on ansible-core 2.19"
 	@echo "make build        build the artifact into build/dist and check its contents"
-	@echo "make bench        run bench/*.py"
+	@echo "make bench        run bench/bench_*.py"
 	@echo "make lab-start    start the real lab (root); lab-stop, lab-status"
 	@echo "make clean        remove build/; distclean also removes the venvs"
 

@@ -45,7 +45,8 @@ import tempfile
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _collection import REPO, expose_collection  # bench/ is on sys.path: the scripts run as bench/NAME.py
+
 LABCTL = os.path.join(REPO, 'lab', 'real', 'labctl')
 FAULTD = os.path.join(REPO, 'lab', 'servers', 'faultd.py')
 POSTFIX = ('127.0.0.11', 25)
@@ -218,11 +219,7 @@ def round_trips(events):
 # --- the clients -----------------------------------------------------------------------------------------------------
 
 def import_engine(workdir):
-    """The repository is the collection root: expose it as ansible_collections.mailops.mailflow."""
-    namespace = os.path.join(workdir, 'ansible_collections', 'mailops')
-    os.makedirs(namespace)
-    os.symlink(REPO, os.path.join(namespace, 'mailflow'))
-    sys.path.insert(0, workdir)
+    expose_collection(workdir)
     from ansible_collections.mailops.mailflow.plugins.module_utils._smtp import dialogue, message, options
     return dialogue, message, options
 

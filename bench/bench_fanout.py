@@ -32,7 +32,8 @@ import tempfile
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _collection import expose_collection  # bench/ is on sys.path: the scripts run as bench/NAME.py
+
 SUBNET = '127.0.4.'
 DNS_ADDRESS = '127.0.4.254'
 ZONE = 'bench.test'
@@ -187,11 +188,7 @@ async def serve(targets, delay, lifetime, pipelining):
 # --- parent: measurements ----------------------------------------------------------------------------------------------
 
 def import_engine(workdir):
-    """The repository is the collection root: expose it as ansible_collections.mailops.mailflow."""
-    namespace = os.path.join(workdir, 'ansible_collections', 'mailops')
-    os.makedirs(namespace)
-    os.symlink(REPO, os.path.join(namespace, 'mailflow'))
-    sys.path.insert(0, workdir)
+    expose_collection(workdir)
     from ansible_collections.mailops.mailflow.plugins.module_utils._route import engine
     from ansible_collections.mailops.mailflow.plugins.module_utils._dns.mx import resolve_many
     return engine, resolve_many

@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _collection import REPO, link_collection  # bench/ is on sys.path: the scripts run as bench/NAME.py
+
 FLEETCTL = os.path.join(REPO, 'lab', 'fleet', 'fleetctl')
 GOAL = 2.0
 # A prefix and state dir of this run alone (tools/bench passes the prefix, to clean up after a killed run): a test
@@ -94,9 +95,7 @@ def main():
     # A timeout (tools/bench) sends SIGTERM: leave through the finally blocks, which clean up.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     workdir = tempfile.mkdtemp(prefix='bench-fleet-')
-    collections = os.path.join(workdir, 'collections', 'ansible_collections', 'mailops')
-    os.makedirs(collections)
-    os.symlink(REPO, os.path.join(collections, 'mailflow'))
+    link_collection(os.path.join(workdir, 'collections'))
     with open(os.path.join(workdir, 'vars.json'), 'w', encoding='utf-8') as handle:
         json.dump(VARS, handle)
     up_started = time.perf_counter()
