@@ -8,10 +8,14 @@ In one process, in alternating rounds (the order rotates every round), against P
                 QUIT, one command at a time (pipelining: never), so the wire steps equal the bare dialogue's;
   engine-pipe   the same with pipelining: auto (the module's default: MAIL, RCPT, RSET, QUIT in one write);
   bare          a minimal dialogue: socket.sendall + recv until the final reply line, the same steps;
+  bare-pipe     the bare dialogue with engine-pipe's wire steps (MAIL, RCPT, RSET, QUIT in one write);
+  minimal       a reference floor: the least a client that keeps results can do (poll with a deadline, one regex
+                per reply, a dict per step and the transcript lines), the same steps as bare;
   swaks         `swaks --quit-after RCPT` as a whole process, every --swaks-every rounds; also its own dialogue
                 time (--show-time-lapse) and its start-up (`swaks --version`), to separate the two.
 Then the DATA variant (the message delivered to admin@fabrikam.test): engine and bare, alternating.
-Prints median and p90 per variant and the engine/bare ratios; --profile adds the top self-time functions of the
+Prints median and p90 per variant, the ratios, and the P1 goal (engine within 1.05x of bare, lock-step, and faster
+than swaks) as met or MISSED; exits 1 when a goal is missed. --profile adds the top self-time functions of the
 engine on the same loop (cProfile). The real lab needs root: run `make lab-start` first, or run this as root and
 it starts the lab and stops it again when done.
 
@@ -26,6 +30,7 @@ import io
 import os
 import pstats
 import re
+import select
 import shutil
 import socket
 import statistics
@@ -113,6 +118,73 @@ def bare_dialogue(host, port, rcpt, wire_message=None):
         session.close()
 
 
+def bare_pipelined_dialogue(host, port, rcpt):
+    """engine-pipe's wire steps: banner, EHLO, then MAIL, RCPT, RSET and QUIT in one write."""
+    session = BareSession(host, port)
+    try:
+        if session.reply() != 220:
+            raise RuntimeError('no 220 banner')
+        session.command(b'EHLO ' + HELO.encode() + b'\r\n', 250)
+        session.sock.sendall(b'MAIL FROM:<' + MAIL_FROM.encode() + b'>\r\nRCPT TO:<' + rcpt.encode() + b'>\r\nRSET\r\nQUIT\r\n')
+        codes = [session.reply() for _index in range(4)]
+        if codes != [250, 250, 250, 221]:
+            raise RuntimeError('pipelined group got %r' % (codes,))
+    finally:
+        session.close()
+
+
+# --- the minimal client that keeps results: a floor for any engine ----------------------------------------------------
+
+WHOLE_REPLY = re.compile(rb'([2-5][0-9][0-9])(?:-[^\r\n]*\r\n\1)*(?: [^\r\n]*)?\r\n')
+
+
+def minimal_dialogue(host, port, rcpt):
+    """The bare steps, plus what a result needs at the least: a deadline on every wait, each reply parsed into code
+    and lines, a dict per step and the transcript. No options, no diagnosis, no error handling beyond raising."""
+    deadline = time.monotonic() + TIMEOUT
+    sock = socket.create_connection((host, port), timeout=TIMEOUT)
+    sock.setblocking(False)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    buffer = bytearray()
+    steps, transcript = [], []
+
+    def step(name, wire):
+        started = time.monotonic()
+        if wire:
+            sock.send(wire)
+            transcript.append('-> ' + wire.decode().rstrip())
+        while True:
+            match = WHOLE_REPLY.match(buffer)
+            if match:
+                break
+            if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000.0):
+                raise TimeoutError('no reply to %s' % name)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError('the server closed the connection')
+            buffer.extend(chunk)
+        code = int(match.group(1))
+        lines = buffer[:match.end() - 2].decode('utf-8', 'replace').split('\r\n')
+        del buffer[:match.end()]
+        transcript.extend(['<- ' + line for line in lines])
+        steps.append({'name': name, 'reply': {'code': code, 'lines': lines}, 'ok': code // 100 == 2,
+                      'elapsed_ms': round((time.monotonic() - started) * 1000.0, 3)})
+        if code // 100 != 2:
+            raise RuntimeError('%s got %d' % (name, code))
+
+    try:
+        step('banner', None)
+        step('ehlo', b'EHLO ' + HELO.encode() + b'\r\n')
+        step('mail', b'MAIL FROM:<' + MAIL_FROM.encode() + b'>\r\n')
+        step('rcpt', b'RCPT TO:<' + rcpt.encode() + b'>\r\n')
+        step('rset', b'RSET\r\n')
+        step('quit', b'QUIT\r\n')
+    finally:
+        sock.close()
+    return {'steps': steps, 'transcript': transcript, 'passed': all(entry['ok'] for entry in steps)}
+
+
 # --- measurement -------------------------------------------------------------------------------------------------------
 
 def percentile(values, fraction):
@@ -195,6 +267,8 @@ def measure(args, dialogue, message, options):
         ('engine-pipe', engine_runner(dialogue, pipelined)),
         ('engine, options validated once', engine_runner(dialogue, options.validate_options(lockstep))),
         ('bare', lambda: bare_dialogue(HOST, PORT, RCPT)),
+        ('bare-pipe', lambda: bare_pipelined_dialogue(HOST, PORT, RCPT)),
+        ('minimal', lambda: minimal_dialogue(HOST, PORT, RCPT)),
     ]
     swaks = None if args.no_swaks else shutil.which('swaks')
     if not args.no_swaks and swaks is None:
@@ -243,16 +317,19 @@ def measure(args, dialogue, message, options):
     print('bench_dialogue: %s:%d (Postfix mx1), %d rounds in %.1f s, %d DATA rounds; Python %s'
           % (HOST, PORT, args.rounds, loop_seconds, args.data_rounds, sys.version.split()[0]))
     print('  steps: banner, EHLO, MAIL, RCPT, RSET, QUIT (DATA variant: ... RCPT, DATA, message, QUIT)')
-    for name in ('engine', 'engine-pipe', 'engine, options validated once', 'bare', 'engine+DATA',
-                 'engine+DATA, options validated once', 'bare+DATA'):
+    names = ('engine', 'engine, options validated once', 'bare', 'minimal', 'engine-pipe', 'bare-pipe', 'engine+DATA',
+             'engine+DATA, options validated once', 'bare+DATA')
+    for name in names:
         print(row(name, times[name]))
-    for name in ('engine', 'engine-pipe', 'engine, options validated once', 'bare', 'engine+DATA',
-                 'engine+DATA, options validated once', 'bare+DATA'):
+    for name in names:
         print(row('CPU: ' + name, cpu[name]))
-    engine, bare = statistics.median(times['engine']), statistics.median(times['bare'])
+    median = dict((name, statistics.median(values)) for name, values in times.items())
+    engine, bare = median['engine'], median['bare']
     print('  ratio engine/bare (median)                 %.2fx   (p90 %.2fx)'
           % (engine / bare, percentile(times['engine'], 0.9) / percentile(times['bare'], 0.9)))
-    print('  ratio engine-pipe/bare (median)            %.2fx' % (statistics.median(times['engine-pipe']) / bare))
+    print('  ratio engine, options validated once/bare  %.2fx' % (median['engine, options validated once'] / bare))
+    print('  ratio minimal/bare (the floor)             %.2fx' % (median['minimal'] / bare))
+    print('  ratio engine-pipe/bare-pipe (median)       %.2fx' % (median['engine-pipe'] / median['bare-pipe']))
     bare_data = statistics.median(times['bare+DATA'])
     print('  ratio engine+DATA/bare+DATA (median)       %.2fx   (options validated once: %.2fx)'
           % (statistics.median(times['engine+DATA']) / bare_data,
@@ -265,9 +342,17 @@ def measure(args, dialogue, message, options):
     if swaks_times:
         print('  swaks whole process / engine (median) %.0fx; start-up is most of it: perl and its modules load per run'
               % (statistics.median(swaks_times) / engine))
+    goals = [('P1 engine dialogue within 1.05x of the bare dialogue (lock-step, same steps)',
+              'engine / bare = %.2fx' % (engine / bare), engine / bare <= 1.05)]
+    if swaks_times:
+        goals.append(('P1 engine faster than swaks', 'swaks / engine = %.0fx' % (statistics.median(swaks_times) / engine),
+                      statistics.median(swaks_times) > engine))
+    for goal, figure, met in goals:
+        print('  %-78s %s %s' % (goal, figure, 'met' if met else 'MISSED'))
 
     if args.profile:
         profile(engine_runner(dialogue, lockstep), args.profile_rounds, args.profile_top)
+    return [goal for goal, _figure, met in goals if not met]
 
 
 def profile(function, rounds, top):
@@ -307,12 +392,12 @@ def main():
     try:
         dialogue, message, options = import_engine(workdir)
         started_lab = ensure_lab()
-        measure(args, dialogue, message, options)
+        missed = measure(args, dialogue, message, options)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if started_lab:
             stop_lab()
-    return 0
+    return 1 if missed else 0
 
 
 if __name__ == '__main__':

@@ -23,18 +23,15 @@ _CLIENT_ADDRESS_RE = re.compile(r'\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]')
 _MAX_OTHER = 100
 
 
+_NOTHING_ANNOUNCED = dict([('esmtp', False), ('greeting', None), ('seen_client_address', None), ('size', None)]
+                          + [(name, False) for name in _FLAGS.values()])
+
+
 def empty_capabilities(esmtp=False, greeting=None):
     """Capabilities of a server that announced nothing (HELO, or no EHLO sent)."""
-    caps = {
-        'esmtp': esmtp,
-        'greeting': greeting,
-        'seen_client_address': None,
-        'size': None,
-        'auth': [],
-        'other': [],
-    }
-    for name in _FLAGS.values():
-        caps[name] = False
+    caps = dict(_NOTHING_ANNOUNCED, auth=[], other=[])
+    caps['esmtp'] = esmtp
+    caps['greeting'] = greeting
     return caps
 
 
@@ -59,16 +56,18 @@ def parse_ehlo(texts):
     caps = empty_capabilities(True, greeting)
     caps['seen_client_address'] = seen_client_address(greeting)
     auth = caps['auth']
+    flags = _FLAGS
     for line in texts[1:]:
         parts = line.split()
         if not parts:
             continue
         keyword = parts[0].upper()
-        params = parts[1:]
-        flag = _FLAGS.get(keyword)
+        flag = flags.get(keyword)
         if flag is not None:
             caps[flag] = True
-        elif keyword == 'SIZE':
+            continue
+        params = parts[1:]
+        if keyword == 'SIZE':
             caps['size'] = _size(params)
         elif keyword == 'AUTH' or keyword.startswith('AUTH='):
             # `AUTH=LOGIN PLAIN` is the pre-RFC 4954 form some servers still send.

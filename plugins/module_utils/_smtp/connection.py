@@ -71,6 +71,20 @@ def address_family(address):
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
+def _literal_candidate(host, port, family):
+    """(family, sockaddr) for an IP address literal without a scope, else None (getaddrinfo decides)."""
+    for literal_family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            # Back to text: the canonical form getaddrinfo would give.
+            address = socket.inet_ntop(literal_family, socket.inet_pton(literal_family, host))
+        except (OSError, ValueError, TypeError):
+            continue
+        if family not in (socket.AF_UNSPEC, literal_family):
+            return None
+        return literal_family, (address, port) if literal_family == socket.AF_INET else (address, port, 0, 0)
+    return None
+
+
 def resolve(host, port, ip_version='auto', addresses=None, source_address=None):
     """Candidate (family, sockaddr) pairs in the resolver's order, without duplicates.
 
@@ -82,6 +96,10 @@ def resolve(host, port, ip_version='auto', addresses=None, source_address=None):
         if family not in (socket.AF_UNSPEC, source_family):
             raise TransportError(errors.ADDRESS_UNAVAILABLE, 'source_address %s is not an IPv%s address' % (source_address, ip_version))
         family = source_family
+    if not addresses and not source_address:
+        literal = _literal_candidate(host, port, family)
+        if literal is not None:
+            return [literal]
     infos = []
     try:
         if addresses:
@@ -206,11 +224,18 @@ class Connection(object):
             sock.setblocking(False)
             self._poller = _POLL()
             self._fd = sock.fileno()
+            # Registered for reading once; a wait for writing switches it over and back.
+            self._poller.register(self._fd, _POLLIN)
 
     def begin(self, timeout=None):
         """Start the time window of one command (its write and its reply)."""
-        self._limit_at, self._limit_condition = self.clock.window(
-            self.command_timeout if timeout is None else timeout, errors.COMMAND_TIMEOUT)
+        # Clock.window, inlined: this runs between two network waits for every command.
+        limit_at = time.monotonic() + (self.command_timeout if timeout is None else timeout)
+        deadline_at = self.clock.deadline_at
+        if deadline_at <= limit_at:
+            self._limit_at, self._limit_condition = deadline_at, errors.DEADLINE_EXCEEDED
+        else:
+            self._limit_at, self._limit_condition = limit_at, errors.COMMAND_TIMEOUT
 
     def _remaining(self):
         if self._limit_at is None:
@@ -228,16 +253,33 @@ class Connection(object):
     def _wait(self, events):
         """Block until the socket is ready for ``events`` or the time window closes (TransportError)."""
         poller = self._poller
-        poller.register(self._fd, events)
-        while not poller.poll(self._remaining() * 1000.0):
-            continue
+        if events == _POLLIN:
+            while not poller.poll(self._remaining() * 1000.0):
+                continue
+            return
+        poller.modify(self._fd, events)
+        try:
+            while not poller.poll(self._remaining() * 1000.0):
+                continue
+        finally:
+            poller.modify(self._fd, _POLLIN)
 
     def send(self, data):
-        view = memoryview(data)
-        sent = 0
         sock = self.sock
         try:
-            self._remaining()
+            if self._limit_at is None or self._limit_at <= time.monotonic():
+                self._remaining()
+            if self._poller is not None and len(data) <= _SEND_CHUNK:
+                # A command fits the socket buffer: one send() nearly always takes all of it.
+                try:
+                    sent = sock.send(data)
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    sent = 0
+                if sent == len(data):
+                    return
+            else:
+                sent = 0
+            view = memoryview(data)
             while sent < len(view):
                 if self._poller is None:
                     sock.settimeout(self._remaining())
@@ -262,9 +304,19 @@ class Connection(object):
             if self._poller is None:
                 sock.settimeout(self._remaining())
                 return sock.recv(size)
-            # TLS may hold decrypted bytes that poll() cannot see.
+            # Wait first: a reply is rarely there the moment its command is written, and a failed
+            # non-blocking recv() costs an exception. TLS may hold decrypted bytes poll() cannot see.
             if not (self.tls and sock.pending()):
-                self._wait(_POLLIN)
+                if self._limit_at is None:
+                    self.begin()
+                limit_at = self._limit_at
+                poll = self._poller.poll
+                while True:
+                    remaining = limit_at - time.monotonic()
+                    if remaining <= 0:
+                        raise self._timeout_error()
+                    if poll(remaining * 1000.0):
+                        break
             while True:
                 try:
                     return sock.recv(size)

@@ -32,6 +32,12 @@ SLOW_RTT_FACTOR = 4
 _TRANSACTION_STEPS = ('message', 'data', 'rcpt', 'mail', 'auth', 'ehlo_tls', 'starttls', 'helo', 'ehlo', 'banner', 'connect')
 
 
+_TLS_UNUSED = {
+    'mode': None, 'used': False, 'offered': None, 'version': None, 'cipher': None, 'bits': None,
+    'server_name': None, 'verified': None, 'verify_error': None, 'verify_message': None, 'certificate': None,
+}
+
+
 class _Abort(Exception):
     """The session cannot go on: the failure is already recorded as a step."""
 
@@ -48,6 +54,13 @@ class _Command(object):
 
 def _command(name, text, display=None):
     return _Command(name, text.encode('utf-8') + CRLF, text if display is None else display)
+
+
+_DEFAULT_LIMITS = ReplyLimits()
+# Commands without arguments, built once.
+_RSET = _command('rset', 'RSET')
+_QUIT = _command('quit', 'QUIT')
+_DATA = _command('data', 'DATA')
 
 
 def xtext(value):
@@ -67,9 +80,10 @@ class SmtpProbe(object):
         self.options = validate_options(options)
         self._opener = opener
         self._resolver = resolver
-        self._limits = limits or ReplyLimits()
+        self._limits = limits or _DEFAULT_LIMITS
         auth = self.options['auth']
         self._redact = Redactor()
+        self._has_secrets = bool(auth)
         if auth:
             self._redact.add(auth['password'])
             self._redact.add(base64.b64encode(b'\x00' + auth['username'].encode('utf-8') + b'\x00' + auth['password'].encode('utf-8')).decode('ascii'))
@@ -79,10 +93,7 @@ class SmtpProbe(object):
         self.warnings = list(self.options.warnings)
         self.notes = []
         self.capabilities = empty_capabilities()
-        self.tls = {
-            'mode': self.options['tls'], 'used': False, 'offered': None, 'version': None, 'cipher': None, 'bits': None,
-            'server_name': None, 'verified': None, 'verify_error': None, 'verify_message': None, 'certificate': None,
-        }
+        self.tls = dict(_TLS_UNUSED, mode=self.options['tls'])
         self.recipients = {}
         self.queued_as = None
         self.message_accepted = False
@@ -94,6 +105,11 @@ class SmtpProbe(object):
         self._quit_sent = False
         self._closed = False
         self._slow_limit = self.options['slow_threshold'] or SLOW_BASE_SECONDS
+        # Queued bookkeeping (step records, notes), done in batches while the server works: see _exchange_one.
+        self._backlog = []
+        self._flushing = False
+        self._speculation = None
+        self._plan = None
 
     # --- public ------------------------------------------------------------------------
 
@@ -114,16 +130,54 @@ class SmtpProbe(object):
     def _enhanced_offered(self):
         return self.capabilities['enhancedstatuscodes']
 
-    def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None, waited=None):
-        elapsed = (time.monotonic() - started) if started is not None else 0.0
+    def _later(self, function, *args):
+        """Queue bookkeeping that nothing reads before the next flush."""
+        self._backlog.append((function, args))
+
+    def _flush(self):
+        """Run queued bookkeeping in order. Called while a reply is awaited, and before anything reads
+        steps, notes or recipients."""
+        if self._flushing or not (self._backlog or self.transcript.unsettled):
+            return
+        self._flushing = True
+        try:
+            backlog = self._backlog
+            index = 0
+            while index < len(backlog):
+                function, args = backlog[index]
+                index += 1
+                function(*args)
+            del backlog[:]
+            self.transcript.settle()
+        finally:
+            self._flushing = False
+
+    def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None, waited=None,
+                ended=None, attempts=None):
+        """Record a step now (after whatever is queued); returns the step."""
+        if self._backlog:
+            self._flush()
+        return self._store_step(name, command, reply, started, condition, message, ok, waited, ended, attempts)
+
+    def _store_step(self, name, command, reply, started, condition=None, message=None, ok=None, waited=None, ended=None,
+                    attempts=None, enhanced_offered=None):
+        """``enhanced_offered``: whether ENHANCEDSTATUSCODES was offered when the reply came (a queued
+        step is stored later, possibly after a new EHLO)."""
+        if started is None:
+            elapsed = 0.0
+        else:
+            elapsed = (time.monotonic() if ended is None else ended) - started
         if reply is None:
-            enhanced = reply_dict = code = None
+            enhanced = reply_dict = code = found = None
         else:
             code = reply.code
-            enhanced = reply.enhanced if reply.enhanced_trusted(self.capabilities['enhancedstatuscodes']) else None
-            reply_dict = {'code': code, 'enhanced': enhanced, 'lines': reply.lines, 'text': reply.text}
+            found = reply.enhanced
+            if enhanced_offered is None:
+                enhanced_offered = self.capabilities['enhancedstatuscodes']
+            enhanced = found if found is not None and reply.enhanced_trusted(enhanced_offered) else None
+            reply_dict = {'code': code, 'enhanced': enhanced, 'lines': reply.lines, 'text': '\n'.join(reply.texts)}
         if ok is None:
-            ok = step_ok(name, code, reply.enhanced if reply is not None else None, condition, self.options['expect'])
+            ok = step_ok(name, code, found, condition, self.options['expect'])
         step = {
             'name': name,
             'command': command,
@@ -133,6 +187,8 @@ class SmtpProbe(object):
             'error': condition,
             'error_message': message,
         }
+        if attempts is not None:
+            step['attempts'] = attempts
         if reply is not None:
             if reply.bare_lf:
                 self._note(errors.REPLY_BARE_LF, 'the %s reply ended lines with a bare LF instead of CRLF' % name)
@@ -146,6 +202,8 @@ class SmtpProbe(object):
         return step
 
     def _note(self, condition, text):
+        if self._backlog and not self._flushing:
+            self._flush()
         for known, _text in self.notes:
             if known == condition:
                 return
@@ -159,29 +217,20 @@ class SmtpProbe(object):
         Returns the list of (reply, started). A transport or protocol failure is recorded on the
         step it hit (later steps are recorded as unanswered) and raises _Abort.
         """
-        conn = self.conn
         if len(commands) == 1:
-            command = commands[0]
-            payload = command.wire
-            self.transcript.sent_lines(command.transcript or (command.display,))
-        else:
-            payload = b''.join([command.wire for command in commands])
-            self.transcript.sent_lines([line for command in commands for line in (command.transcript or (command.display,))])
+            return [self._exchange_one(commands[0], record)]
+        self.transcript.sent_lines([line for command in commands for line in (command.transcript or (command.display,))])
         started = time.monotonic()
+        conn = self.conn
         conn.begin()
         try:
-            conn.send(payload)
+            conn.send(b''.join([command.wire for command in commands]))
         except TransportError as exc:
-            exc = self._reset_as_close(exc)
-            self.transcript.event(exc.message)
-            quiet = exc.condition in _CLOSED_QUIETLY and [command.name for command in commands] == ['quit']
-            for command in commands:
-                self._record(command.name, command.display, None, started, None if quiet else exc.condition, exc.message,
-                             ok=True if quiet else None)
-            self._closed = True
-            raise _Abort()
+            self._send_failed(commands, started, exc)
         if commands[-1].name == 'quit':
             self._quit_sent = True
+        # The commands are on their way: do the bookkeeping of earlier steps while the server works.
+        self._flush()
         results = []
         previous = started
         for index, command in enumerate(commands):
@@ -195,21 +244,73 @@ class SmtpProbe(object):
             self.transcript.received(reply.lines)
             if record:
                 # In a pipelined group the server's own time for a reply is since the previous one.
-                self._record(command.name, command.display, reply, started, waited=arrived - previous)
+                self._later(self._store_step, command.name, command.display, reply, started, None, None, None,
+                            arrived - previous, arrived, None, self.capabilities['enhancedstatuscodes'])
             previous = arrived
             results.append((reply, started))
             if reply.code == 421 and command.name != 'quit':
-                if not record:
-                    self._record(command.name, command.display, reply, started)
-                # RFC 5321 3.8: the server is closing the channel; nothing more will be answered.
-                self.transcript.event('the server is closing the connection (421)')
-                for rest in commands[index + 1:]:
-                    self._record(rest.name, rest.display, None, started, errors.CONNECTION_CLOSED,
-                                 'not answered: the server closed the session with 421')
-                self._closed = True
-                raise _Abort()
-        self._check_unrequested(commands[-1].name)
+                self._closing(commands, index, reply, started, record)
+        if self.reader.pending:
+            self._check_unrequested(commands[-1].name)
         return results
+
+    def _exchange_one(self, command, record=True, meanwhile=None):
+        """One command and its reply: (reply, started). The lock-step path, kept short because it runs
+        between two network waits. ``meanwhile`` is work to do while the server answers.
+
+        Bookkeeping is queued and done in batches while the banner, a pipelined group or QUIT is
+        awaited: a few batches cost less than a little work in every short wait.
+        """
+        self.transcript.sent_lines(command.transcript or (command.display,))
+        started = time.monotonic()
+        conn = self.conn
+        conn.begin()
+        try:
+            conn.send(command.wire)
+        except TransportError as exc:
+            self._send_failed((command,), started, exc)
+        if command.name == 'quit':
+            self._quit_sent = True
+            self._flush()
+            self._speculate()
+        elif meanwhile is not None:
+            meanwhile()
+        try:
+            reply = self.reader.read_reply()
+        except (ReplyError, TransportError) as exc:
+            self._read_failed((command,), 0, started, self._reset_as_close(exc))
+        arrived = time.monotonic()
+        self.transcript.received(reply.lines)
+        if record:
+            self._later(self._store_step, command.name, command.display, reply, started, None, None, None, None, arrived,
+                        None, self.capabilities['enhancedstatuscodes'])
+        if reply.code == 421 and command.name != 'quit':
+            self._closing((command,), 0, reply, started, record)
+        if self.reader.pending:
+            self._check_unrequested(command.name)
+        return reply, started
+
+    def _send_failed(self, commands, started, exc):
+        exc = self._reset_as_close(exc)
+        self.transcript.event(exc.message)
+        quiet = exc.condition in _CLOSED_QUIETLY and [command.name for command in commands] == ['quit']
+        for command in commands:
+            self._record(command.name, command.display, None, started, None if quiet else exc.condition, exc.message,
+                         ok=True if quiet else None)
+        self._closed = True
+        raise _Abort()
+
+    def _closing(self, commands, index, reply, started, recorded):
+        """A 421 reply (RFC 5321 3.8): the server is closing the channel; nothing more will be answered."""
+        command = commands[index]
+        if not recorded:
+            self._record(command.name, command.display, reply, started)
+        self.transcript.event('the server is closing the connection (421)')
+        for rest in commands[index + 1:]:
+            self._record(rest.name, rest.display, None, started, errors.CONNECTION_CLOSED,
+                         'not answered: the server closed the session with 421')
+        self._closed = True
+        raise _Abort()
 
     def _reset_as_close(self, exc):
         """A reset before any byte of the reply is our write meeting a socket the server already closed.
@@ -247,17 +348,19 @@ class SmtpProbe(object):
         """Read a reply nobody asked for by a command (the banner)."""
         started = time.monotonic()
         self.conn.begin()
+        self._flush()
         try:
             reply = self.reader.read_reply()
         except (ReplyError, TransportError) as exc:
             self._read_failed([_Command(name, b'', None)], 0, started, exc)
         self.transcript.received(reply.lines)
-        step = self._record(name, None, reply, started)
+        self._later(self._store_step, name, None, reply, started, None, None, None, None, time.monotonic(), None,
+                    self.capabilities['enhancedstatuscodes'])
         if reply.code == 421:
             self._closed = True
             raise _Abort()
         self._check_unrequested(name)
-        return reply, step
+        return reply
 
     def _synthetic_failure(self, name, condition, message):
         """A step that failed before anything was sent (e.g. STARTTLS required but not offered)."""
@@ -293,12 +396,14 @@ class SmtpProbe(object):
         self._transaction()
 
     def _greeting_and_hello(self):
-        reply, _step = self._read_alone('banner')
+        reply = self._read_alone('banner')
         if reply.code // 100 != 2 or self._stop_after('banner'):
             return False
         return self._hello('ehlo')
 
     def _connect(self, verify):
+        if self._backlog:
+            self._flush()
         options = self.options
         started = time.monotonic()
         command = 'OPEN %s %d' % (options['host'], options['port'])
@@ -323,17 +428,10 @@ class SmtpProbe(object):
         self.reader = ReplyReader(self.conn.recv, self._limits)
         self._quit_sent = False
         self._closed = False
-        local = self.conn.local()
-        self.target.update({
-            'address': sockaddr[0],
-            'ip_version': 6 if ':' in sockaddr[0] else 4,
-            'source_address': local[0] if local else None,
-        })
-        self.transcript.event('connected to %s port %d from %s' % (sockaddr[0], sockaddr[1], self.target['source_address']))
-        if not options['slow_threshold']:
-            self._slow_limit = SLOW_BASE_SECONDS + SLOW_RTT_FACTOR * attempts[-1]['elapsed_ms'] / 1000.0
+        self._later(self._connected, sockaddr, attempts)
         condition = message = None
         if options['tls'] == 'implicit':
+            self._flush()
             outcome, condition, message = self._handshake(verify)
             if outcome == 'verify':
                 self._verify_failed(condition, message)
@@ -348,22 +446,35 @@ class SmtpProbe(object):
                 raise _Abort()
             command += ' (implicit TLS)'
             condition, message = self._min_days_condition()
-        step = self._record('connect', command, None, started, condition, message)
-        step['attempts'] = attempts
+        self._later(self._store_step, 'connect', command, None, started, condition, message, None, None, time.monotonic(),
+                    attempts)
+
+    def _connected(self, sockaddr, attempts):
+        """Bookkeeping of a new connection, done while the banner is awaited."""
+        local = self.conn.local()
+        target = self.target
+        target['address'] = sockaddr[0]
+        target['ip_version'] = 6 if ':' in sockaddr[0] else 4
+        target['source_address'] = local[0] if local else None
+        self.transcript.event('connected to %s port %d from %s' % (sockaddr[0], sockaddr[1], target['source_address']))
+        if not self.options['slow_threshold']:
+            self._slow_limit = SLOW_BASE_SECONDS + SLOW_RTT_FACTOR * attempts[-1]['elapsed_ms'] / 1000.0
 
     def _hello(self, name):
         helo_name = self.options['helo_name']
-        (reply, _started), = self._exchange([_command(name, 'EHLO %s' % helo_name)])
-        step = self.steps[-1]
+        reply, _started = self._exchange_one(_command(name, 'EHLO %s' % helo_name),
+                                             meanwhile=self._make_plan if self._plan is None else None)
         if reply.code // 100 == 2:
             self.capabilities = parse_ehlo(reply.texts)
             if name == 'ehlo' and self.options['tls'] != 'implicit':
                 self.tls['offered'] = self.capabilities['starttls']
             return True
+        self._flush()
+        step = self.steps[-1]
         if name != 'ehlo' or reply.code // 100 != 5 or (is_explicit('ehlo', self.options['expect']) and step['ok']):
             return False
         # The guide's note: a server without ESMTP rejects EHLO; say HELO instead.
-        (helo_reply, _started), = self._exchange([_command('helo', 'HELO %s' % helo_name)])
+        helo_reply, _started = self._exchange_one(_command('helo', 'HELO %s' % helo_name))
         if helo_reply.code // 100 != 2:
             return False
         if not is_explicit('ehlo', self.options['expect']):
@@ -435,13 +546,13 @@ class SmtpProbe(object):
         self._connect(verify=False)
         if implicit:
             return
-        reply, _step = self._read_alone('banner')
+        reply = self._read_alone('banner')
         if reply.code // 100 != 2 or not self._hello('ehlo'):
             raise _Abort()
         if not self.capabilities.get('starttls'):
             self._synthetic_failure('starttls', errors.STARTTLS_NOT_OFFERED, 'STARTTLS was not offered on the second connection')
             raise _Abort()
-        (reply, started), = self._exchange([_command('starttls', 'STARTTLS')], record=False)
+        reply, started = self._exchange_one(_command('starttls', 'STARTTLS'), record=False)
         if reply.code // 100 != 2:
             self._record('starttls', 'STARTTLS', reply, started)
             raise _Abort()
@@ -468,7 +579,7 @@ class SmtpProbe(object):
                 return False
             self.warnings.append('the server did not offer STARTTLS: the session continues unencrypted')
             return True
-        (reply, started), = self._exchange([_command('starttls', 'STARTTLS')], record=False)
+        reply, started = self._exchange_one(_command('starttls', 'STARTTLS'), record=False)
         if reply.code // 100 != 2:
             self._record('starttls', 'STARTTLS', reply, started)
             return False
@@ -523,15 +634,15 @@ class SmtpProbe(object):
         password = auth['password'].encode('utf-8')
         if mechanism == 'PLAIN':
             blob = base64.b64encode(b'\x00' + username + b'\x00' + password).decode('ascii')
-            (reply, _started), = self._exchange([_command('auth', 'AUTH PLAIN %s' % blob, 'AUTH PLAIN %s' % MASK)])
+            reply, _started = self._exchange_one(_command('auth', 'AUTH PLAIN %s' % blob, 'AUTH PLAIN %s' % MASK))
             if reply.code == 334:
-                (reply, _started), = self._exchange([_command('auth', blob, MASK)])
+                reply, _started = self._exchange_one(_command('auth', blob, MASK))
         else:
-            (reply, _started), = self._exchange([_command('auth', 'AUTH LOGIN')])
+            reply, _started = self._exchange_one(_command('auth', 'AUTH LOGIN'))
             for secret in (username, password):
                 if reply.code != 334:
                     break
-                (reply, _started), = self._exchange([_command('auth', base64.b64encode(secret).decode('ascii'), MASK)])
+                reply, _started = self._exchange_one(_command('auth', base64.b64encode(secret).decode('ascii'), MASK))
         return reply.code // 100 == 2
 
     # --- transaction ---------------------------------------------------------------------
@@ -567,13 +678,40 @@ class SmtpProbe(object):
             params.append('ORCPT=rfc822;%s' % xtext(recipient))
         return ''.join(' ' + param for param in params)
 
+    def _make_plan(self):
+        """What the transaction needs that does not depend on the server's capabilities, worked out while
+        the first EHLO is answered."""
+        options = self.options
+        sending = options['send_message'] and options['quit_after'] not in ('mail', 'rcpt')
+        needs_utf8 = not all(is_ascii(address) for address in [options['mail_from']] + options['rcpt_to'])
+        body = options['content']['body'] if sending else None
+        body_ascii = body is None or is_ascii(body)
+        plain_message = plain_commands = None
+        if sending and body_ascii and not needs_utf8:
+            # Neither 8BITMIME nor SMTPUTF8 can change this message: render it now.
+            raw = options.message_template.render()
+            plain_message = (raw, dot_stuff(raw))
+        if not sending and not needs_utf8 and not options['dsn']:
+            # No SIZE, BODY, SMTPUTF8 or DSN parameter can apply: the commands are known now.
+            plain_commands = self._transaction_commands('')
+        self._plan = (sending, needs_utf8, body_ascii, plain_message, plain_commands)
+
+    def _transaction_commands(self, mail_params):
+        """(MAIL command, RCPT commands) for this probe."""
+        options = self.options
+        mail = _command('mail', 'MAIL FROM:<%s>%s' % (options['mail_from'], mail_params))
+        if options['quit_after'] == 'mail':
+            return mail, []
+        return mail, [_command('rcpt', 'RCPT TO:<%s>%s' % (recipient, self._rcpt_parameters(recipient)))
+                      for recipient in options['rcpt_to']]
+
     def _transaction(self):
         options = self.options
         caps = self.capabilities
         quit_after = options['quit_after']
-        sending = options['send_message'] and quit_after not in ('mail', 'rcpt')
-        addresses = [options['mail_from']] + options['rcpt_to']
-        needs_utf8 = not all(is_ascii(address) for address in addresses)
+        if self._plan is None:
+            self._make_plan()
+        sending, needs_utf8, body_ascii, plain_message, plain_commands = self._plan
         if needs_utf8 and not caps.get('smtputf8'):
             self.warnings.append('an address is not ASCII but the server did not offer SMTPUTF8: expect a rejection')
         utf8 = needs_utf8 and bool(caps.get('smtputf8'))
@@ -582,43 +720,42 @@ class SmtpProbe(object):
             self._note(errors.DSN_NOT_OFFERED, 'DSN parameters were dropped because the server does not offer DSN')
 
         wire_message = None
-        eight_bit = False
-        if sending:
-            body = options['content']['body']
-            eight_bit = bool(caps.get('eightbitmime')) and body is not None and not is_ascii(body)
-            raw = options.message_template.render(eight_bit=eight_bit, utf8=utf8)
+        if plain_commands is not None:
+            mail, rcpts = plain_commands
+        elif sending:
+            eight_bit = bool(caps.get('eightbitmime')) and not body_ascii
+            if plain_message is not None:
+                raw, wire_message = plain_message
+            else:
+                raw = options.message_template.render(eight_bit=eight_bit, utf8=utf8)
+                wire_message = dot_stuff(raw)
             eight_bit = eight_bit and b'Content-Transfer-Encoding: 8bit' in raw
-            wire_message = dot_stuff(raw)
-            mail_params = self._mail_parameters(len(raw), eight_bit, utf8)
+            mail, rcpts = self._transaction_commands(self._mail_parameters(len(raw), eight_bit, utf8))
         else:
-            mail_params = self._mail_parameters(None, False, utf8)
-
-        mail = _command('mail', 'MAIL FROM:<%s>%s' % (options['mail_from'], mail_params))
-        rcpts = [] if quit_after == 'mail' else [
-            _command('rcpt', 'RCPT TO:<%s>%s' % (recipient, self._rcpt_parameters(recipient))) for recipient in options['rcpt_to']]
+            mail, rcpts = self._transaction_commands(self._mail_parameters(None, False, utf8))
         pipelined = options['pipelining'] == 'always' or (options['pipelining'] == 'auto' and caps.get('pipelining'))
 
         if pipelined:
             group = [mail] + rcpts
-            group += [_command('data', 'DATA')] if sending else [_command('rset', 'RSET'), _command('quit', 'QUIT')]
+            group += [_DATA] if sending else [_RSET, _QUIT]
             replies = [reply for reply, _started in self._exchange(group)]
-            self._note_recipients(replies[1:1 + len(rcpts)])
+            self._later(self._note_recipients, replies[1:1 + len(rcpts)])
             if not sending:
                 return
             data_reply = replies[-1]
         else:
-            (mail_reply, _started), = self._exchange([mail])
+            mail_reply, _started = self._exchange_one(mail)
             if mail_reply.code // 100 != 2:
                 return
             rcpt_replies = []
             for rcpt in rcpts:
-                (reply, _started), = self._exchange([rcpt])
+                reply, _started = self._exchange_one(rcpt)
                 rcpt_replies.append(reply)
-            self._note_recipients(rcpt_replies)
+            self._later(self._note_recipients, rcpt_replies)
             if not sending or not any(reply.code // 100 == 2 for reply in rcpt_replies):
                 self._rset_and_quit(False)
                 return
-            (data_reply, _started), = self._exchange([_command('data', 'DATA')])
+            data_reply, _started = self._exchange_one(_DATA)
         if data_reply.code != 354:
             return
         if quit_after == 'data':
@@ -626,17 +763,18 @@ class SmtpProbe(object):
             self.conn.close()
             self._closed = True
             return
+        self._flush()
         if not any(entry['accepted'] for entry in self.recipients.values()):
             # RFC 2920 3.1: DATA was accepted although no recipient was; end it with a lone dot.
             self.warnings.append('the server accepted DATA without any accepted recipient; sent an empty end of data')
-            self._exchange([_Command('message', b'.' + CRLF, '.')])
+            self._exchange_one(_Command('message', b'.' + CRLF, '.'))
             return
         self._send_message(wire_message, pipelined)
 
     def _send_message(self, wire_message, pipelined):
         lines = wire_message.decode('utf-8', 'replace').split('\r\n')[:-1]
         command = _Command('message', wire_message, '<message: %d bytes, %d lines>' % (len(wire_message), len(lines)), lines)
-        group = [command, _command('quit', 'QUIT')] if pipelined else [command]
+        group = [command, _QUIT] if pipelined else [command]
         replies = self._exchange(group)
         reply = replies[0][0]
         if reply.code // 100 == 2:
@@ -655,15 +793,15 @@ class SmtpProbe(object):
 
     def _rset_and_quit(self, pipelined):
         if pipelined:
-            self._exchange([_command('rset', 'RSET'), _command('quit', 'QUIT')])
+            self._exchange([_RSET, _QUIT])
             return
-        self._exchange([_command('rset', 'RSET')])
+        self._exchange_one(_RSET)
         self._quit()
 
     def _quit(self):
         if self._quit_sent or self._closed or self.conn is None:
             return
-        self._exchange([_command('quit', 'QUIT')])
+        self._exchange_one(_QUIT)
         self._closed = True
 
     # --- result --------------------------------------------------------------------------
@@ -724,23 +862,54 @@ class SmtpProbe(object):
                 return len(names) - 1 - names[::-1].index(name), False
         return len(names) - 1, False
 
-    def _result(self):
+    def _speculate(self):
+        """While QUIT's reply is awaited, build the result it will have if QUIT is answered with 2xx."""
+        notes_before = len(self.notes)
         passed = bool(self.steps) and all(step['ok'] for step in self.steps)
-        result = {
+        result = self._result_without_timing(passed, self._diagnosis(passed), self._recipients_result())
+        self._speculation = (len(self.steps), notes_before, len(self.notes), result)
+
+    def _speculated_result(self, passed):
+        """The result built during QUIT, when what came after changes nothing it depends on; else None."""
+        steps_before, notes_before, notes_after, result = self._speculation
+        self._speculation = None
+        unchanged = passed == result['passed'] and len(self.notes) == notes_after
+        for step in self.steps[steps_before:]:
+            reply = step['reply']
+            if not (step['name'] == 'quit' and step['ok'] and step['error'] is None and not step.get('slow')
+                    and (reply is None or reply['code'] // 100 == 2)):
+                unchanged = False
+        if unchanged:
+            return result
+        # Notes the speculation added (the port 2525 note) are decided again.
+        del self.notes[notes_before:notes_after]
+        return None
+
+    def _result_without_timing(self, passed, diagnosis, recipients):
+        return {
             'target': dict(self.target),
             'steps': self.steps,
             'capabilities': self.capabilities,
             'tls': self.tls,
-            'recipients': self._recipients_result(),
+            'recipients': recipients,
             'queued_as': self.queued_as,
             'message_accepted': self.message_accepted,
-            'transcript': self.transcript.as_list(),
-            'diagnosis': self._diagnosis(passed),
+            'transcript': None,
+            'diagnosis': diagnosis,
             'passed': passed,
-            'elapsed_ms': round(self.clock.elapsed_ms(), 3),
+            'elapsed_ms': None,
             'warnings': self.warnings,
         }
-        if self._redact:
+
+    def _result(self):
+        self._flush()
+        passed = bool(self.steps) and all(step['ok'] for step in self.steps)
+        result = self._speculated_result(passed) if self._speculation is not None else None
+        if result is None:
+            result = self._result_without_timing(passed, self._diagnosis(passed), self._recipients_result())
+        result['transcript'] = self.transcript.as_list()
+        result['elapsed_ms'] = round(self.clock.elapsed_ms(), 3)
+        if self._has_secrets:
             result = _scrub(result, self._redact)
         return result
 

@@ -59,8 +59,14 @@ _MAX_ADDRESS = 254
 _MAX_LOCAL = 64
 _MAX_DOMAIN = 255
 _MAX_ENVID = 100
-_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
-_LABEL_CHARS_RE = re.compile(r'^[\w-]{1,63}$', re.UNICODE)
+_ATEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+# Labels of word characters and hyphens, 1 to 63 each, none starting or ending with a hyphen.
+_HOST_NAME_RE = re.compile(r'(?!-)[\w-]{1,63}(?<!-)(?:\.(?!-)[\w-]{1,63}(?<!-))*')
+# Dot-atom local part: atext (RFC 5322 3.2.3) or any non-ASCII character (RFC 6531), no empty atom.
+_DOT_ATOM_RE = re.compile('[%(atext)s\u0080-\U0010ffff]+(?:\\.[%(atext)s\u0080-\U0010ffff]+)*'
+                          % {'atext': re.escape(_ATEXT)})
+# The same characters as str.isspace() (re's Unicode \s uses the same table).
+_SPACE_RE = re.compile(r'\s')
 _HEADER_NAME_RE = re.compile(r'^[!-9;-~]+$')
 _ENHANCED_RE = re.compile(r'^[245]\.\d{1,3}\.\d{1,3}$')
 _ENHANCED_PREFIX_RE = re.compile(r'^[245]\.\d{1,3}$')
@@ -124,7 +130,7 @@ def _check_host(value, option):
     check_wire_text(value, option)
     if not value or not value.strip():
         raise ProbeOptionError(option, 'must not be empty')
-    if any(char.isspace() for char in value):
+    if _SPACE_RE.search(value):
         raise ProbeOptionError(option, 'must not contain white space')
     return value.strip('[]') if value.startswith('[') else value
 
@@ -187,9 +193,8 @@ def _check_domain(domain, option):
         return
     if len(domain.encode('utf-8')) > _MAX_DOMAIN:
         raise ProbeOptionError(option, 'the domain is longer than %d bytes' % _MAX_DOMAIN)
-    for label in domain.split('.'):
-        if not _LABEL_CHARS_RE.match(label) or label.startswith('-') or label.endswith('-'):
-            raise ProbeOptionError(option, 'the domain %r is not a valid host name' % domain)
+    if not _HOST_NAME_RE.fullmatch(domain):
+        raise ProbeOptionError(option, 'the domain %r is not a valid host name' % domain)
 
 
 def _is_ip(text):
@@ -222,17 +227,15 @@ def check_mailbox(value, option, allow_null=False):
     if local.startswith('"'):
         if len(local) < 2 or not local.endswith('"') or '"' in local[1:-1].replace('\\"', ''):
             raise ProbeOptionError(option, 'the quoted local part of %r is not closed properly' % address)
-    else:
-        for atom in local.split('.'):
-            if not atom or any(char not in _ATEXT and ord(char) < 128 for char in atom):
-                raise ProbeOptionError(option, '%r has an invalid local part (white space, brackets or stray dots?)' % address)
+    elif not _DOT_ATOM_RE.fullmatch(local):
+        raise ProbeOptionError(option, '%r has an invalid local part (white space, brackets or stray dots?)' % address)
     _check_domain(domain, option)
     return address
 
 
 def _check_helo(value):
     check_wire_text(value, 'helo_name')
-    if not value or any(char.isspace() for char in value):
+    if not value or _SPACE_RE.search(value):
         raise ProbeOptionError('helo_name', 'must be a single word (a domain name or an address literal)')
     return value
 

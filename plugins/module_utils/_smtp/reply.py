@@ -24,6 +24,9 @@ _FIRST_DIGITS = frozenset(b'2345')
 _CR = 0x0d
 # class.subject.detail at the start of the text, followed by white space or the end.
 _ENHANCED_RE = re.compile(r'([245])\.(\d{1,3})\.(\d{1,3})(?=[ \t]|$)')
+# A whole well-formed reply at the start of the buffer: every line CRLF-terminated, one code throughout.
+# Anything else (bare LF, stray CR, a changing code, an incomplete reply) goes to the line-by-line reader.
+_WHOLE_REPLY_RE = re.compile(rb'([2-5][0-9][0-9])(?:-[^\r\n]*\r\n\1)*(?: [^\r\n]*)?\r\n')
 
 
 class ReplyLimits(object):
@@ -52,18 +55,52 @@ class ReplyError(Exception):
 
 
 class Reply(object):
-    """One complete SMTP reply."""
+    """One complete SMTP reply.
 
-    __slots__ = ('code', 'lines', 'texts', 'enhanced', 'enhanced_class_matches', 'bare_lf', 'size')
+    The code and lines are set when the reply is read; the texts and the enhanced code are worked
+    out on first use, so deciding the next command needs nothing but the code.
+    """
 
-    def __init__(self, code, lines, texts, enhanced, enhanced_class_matches, bare_lf, size):
+    __slots__ = ('code', 'lines', 'bare_lf', 'size', '_texts', '_enhanced')
+
+    def __init__(self, code, lines, bare_lf, size):
         self.code = code
         self.lines = lines
-        self.texts = texts
-        self.enhanced = enhanced
-        self.enhanced_class_matches = enhanced_class_matches
         self.bare_lf = bare_lf
         self.size = size
+        self._texts = None
+        self._enhanced = None
+
+    def _split(self):
+        texts = [line[4:] for line in self.lines]
+        enhanced = None
+        first = texts[0]
+        if first[:1] in ('2', '4', '5'):
+            enhanced, texts[0] = split_enhanced(first)
+        if enhanced is not None and len(texts) > 1:
+            size_enhanced = len(enhanced)
+            texts[1:] = [text[size_enhanced:].lstrip(' \t') if text.startswith(enhanced) else text for text in texts[1:]]
+        self._enhanced = enhanced
+        self._texts = texts
+
+    @property
+    def texts(self):
+        """Each line's text without the code (and without the enhanced code where it repeats)."""
+        if self._texts is None:
+            self._split()
+        return self._texts
+
+    @property
+    def enhanced(self):
+        """The enhanced status code (x.y.z) at the start of the text, or None."""
+        if self._texts is None:
+            self._split()
+        return self._enhanced
+
+    @property
+    def enhanced_class_matches(self):
+        enhanced = self.enhanced
+        return enhanced is not None and int(enhanced[0]) == self.code // 100
 
     @property
     def text(self):
@@ -125,17 +162,7 @@ def _check_line(raw, code_bytes, lines):
 
 def _build_reply(code, raw_lines, bare_lf, size):
     # One decode for the whole reply: line breaks were removed, so splitting again is exact.
-    lines = b'\n'.join(raw_lines).decode('utf-8', 'replace').split('\n')
-    texts = [line[4:] for line in lines]
-    enhanced = None
-    first = texts[0]
-    if first[:1] in ('2', '4', '5'):
-        enhanced, texts[0] = split_enhanced(first)
-    if enhanced is not None and len(texts) > 1:
-        size_enhanced = len(enhanced)
-        texts[1:] = [text[size_enhanced:].lstrip(' \t') if text.startswith(enhanced) else text for text in texts[1:]]
-    class_matches = enhanced is not None and int(enhanced[0]) == code // 100
-    return Reply(code, lines, texts, enhanced, class_matches, bare_lf, size)
+    return Reply(code, b'\n'.join(raw_lines).decode('utf-8', 'replace').split('\n'), bare_lf, size)
 
 
 def parse_reply_lines(raw_lines, bare_lf=False):
@@ -166,6 +193,9 @@ class ReplyReader(object):
         self._recv = recv
         self._buffer = bytearray()
         self.limits = limits or ReplyLimits()
+        # Above this size, or past the first newline of a reply the pattern cannot take whole, the
+        # line-by-line reader takes over.
+        self._whole_max = min(self.limits.max_line, self.limits.max_bytes)
 
     @property
     def pending(self):
@@ -179,6 +209,32 @@ class ReplyReader(object):
 
     def read_reply(self):
         """Read one complete reply; raise ReplyError on a limit, bad syntax or end of stream."""
+        buffer = self._buffer
+        # A small, well-formed reply usually arrives whole: match it in one step. The first newline
+        # of anything else hands over to the line-by-line reader, which checks every limit.
+        slow_at = self._whole_max
+        while True:
+            if buffer:
+                match = _WHOLE_REPLY_RE.match(buffer)
+                if match is not None:
+                    end = match.end()
+                    if end <= slow_at and buffer.count(b'\n', 0, end) <= self.limits.max_lines:
+                        code = int(match.group(1))
+                        lines = buffer[:end - 2].decode('utf-8', 'replace').split('\r\n')
+                        del buffer[:end]
+                        return Reply(code, lines, False, end)
+                if b'\n' in buffer or len(buffer) > slow_at:
+                    return self._read_lines()
+            chunk = self._recv(RECV_SIZE)
+            if not chunk:
+                partial = len(buffer)
+                self._drop(partial)
+                raise ReplyError(errors.CONNECTION_CLOSED, 'the server closed the connection in the middle of a reply'
+                                 if partial else 'the server closed the connection', [], None)
+            buffer += chunk
+
+    def _read_lines(self):
+        """Read one reply line by line, checking each line and every limit as bytes arrive."""
         limits = self.limits
         buffer = self._buffer
         raw_lines = []

@@ -48,38 +48,54 @@ class Redactor(object):
 
 
 class Transcript(object):
-    """Lines as telnet would show them, with secrets masked."""
+    """Lines as telnet would show them, with secrets masked.
+
+    Writing only queues (prefix, lines) in order; ``settle()`` formats and redacts the queue. The
+    dialogue settles while it waits for the server, so the formatting costs the session no time.
+    """
 
     def __init__(self, redactor=None, max_lines=MAX_TRANSCRIPT_LINES):
         self.lines = []
         self.dropped = 0
+        self._queued = []
         self._redact = redactor if redactor else None
         self._max_lines = max_lines
 
-    def _extend(self, prefix, lines):
-        room = self._max_lines - len(self.lines)
-        if len(lines) > room:
-            self.dropped += len(lines) - max(room, 0)
-            lines = lines[:max(room, 0)]
+    @property
+    def unsettled(self):
+        return bool(self._queued)
+
+    def settle(self):
+        queued = self._queued
+        if not queued:
+            return
+        self._queued = []
         redact = self._redact
-        if redact is None:
-            self.lines.extend([prefix + line for line in lines])
-        else:
-            self.lines.extend([redact(prefix + line) for line in lines])
+        kept = self.lines
+        for prefix, lines in queued:
+            room = self._max_lines - len(kept)
+            if len(lines) > room:
+                self.dropped += len(lines) - max(room, 0)
+                lines = lines[:max(room, 0)]
+            if redact is None:
+                kept.extend([prefix + line for line in lines])
+            else:
+                kept.extend([redact(prefix + line) for line in lines])
 
     def sent(self, display):
-        self._extend('-> ', display.split('\r\n'))
+        self._queued.append(('-> ', display.split('\r\n')))
 
     def sent_lines(self, lines):
-        self._extend('-> ', lines)
+        self._queued.append(('-> ', lines))
 
     def received(self, lines):
-        self._extend('<- ', lines)
+        self._queued.append(('<- ', lines))
 
     def event(self, text):
-        self._extend('-- ', [text])
+        self._queued.append(('-- ', (text,)))
 
     def as_list(self):
+        self.settle()
         if self.dropped:
             return self.lines + ['-- %d more lines not kept' % self.dropped]
         return list(self.lines)
