@@ -50,8 +50,8 @@ class Redactor(object):
 class Transcript(object):
     """Lines as telnet would show them, with secrets masked.
 
-    Writing only queues (prefix, lines) in order; ``settle()`` formats and redacts the queue. The
-    dialogue settles while it waits for the server, so the formatting costs the session no time.
+    Writing only queues (prefix, lines) in order; ``settle()`` formats and redacts the queue, and
+    ``as_list()`` settles first. The dialogue settles while it waits for the server.
     """
 
     def __init__(self, redactor=None, max_lines=MAX_TRANSCRIPT_LINES):
