@@ -436,3 +436,42 @@ def test_expected_connect_failure_passes():
     _unused, resolver = fake_transport(None)
     result = run_probe(dict(BASE, quit_after='connect', expect={'connect': ['connection_refused']}), opener=opener, resolver=resolver)
     assert result['passed'] is True and result['diagnosis']['expected'] is True
+
+
+# --- bookkeeping done in batches, and the result built while QUIT is answered ----------------------------------------
+
+def test_lockstep_transcript_and_steps_keep_the_wire_order():
+    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING))
+    result = probe(sock)
+    assert names(result) == ['connect', 'banner', 'ehlo', 'mail', 'rcpt', 'rset', 'quit']
+    assert result['transcript'] == [
+        '-- connected to 192.0.2.25 port 25 from 192.0.2.1', '<- 220 mx1.fabrikam.test ESMTP Postfix',
+        '-> EHLO contoso.test', '<- 250-mx1.fabrikam.test', '<- 250-SIZE 10240000', '<- 250-ENHANCEDSTATUSCODES', '<- 250 DSN',
+        '-> MAIL FROM:<chris@contoso.test>', '<- 250 2.1.0 Ok', '-> RCPT TO:<kate@fabrikam.test>', '<- 250 2.1.5 Ok',
+        '-> RSET', '<- 250 2.0.0 Ok', '-> QUIT', '<- 221 2.0.0 Bye']
+    assert result['recipients'] == {'kate@fabrikam.test': {'accepted': True, 'code': 250, 'enhanced': '2.1.5', 'text': 'Ok'}}
+    assert result['diagnosis']['step'] == 'rcpt' and result['passed'] is True
+
+
+def test_a_rejected_quit_replaces_the_result_built_in_advance():
+    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING, overrides={b'QUIT': b'500 5.5.2 Error: no thanks\r\n'}))
+    result = probe(sock, port=2525)
+    assert codes(result)[-1] == ('quit', 500)
+    assert result['passed'] is False
+    assert result['diagnosis']['step'] == 'quit' and result['diagnosis']['code'] == 500
+    # The port 2525 note belongs to a passed dialogue only; the result built before QUIT's reply had it.
+    assert errors.PORT_2525_NOTE not in result['diagnosis']['conditions']
+
+
+def test_data_after_the_quit_reply_is_noted_although_the_result_was_built_before():
+    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING, overrides={b'QUIT': b'221 2.0.0 Bye\r\n250 surprise\r\n'}))
+    result = probe(sock)
+    assert result['passed'] is True
+    assert errors.UNEXPECTED_REPLY in result['diagnosis']['conditions']
+    assert result['transcript'][-1] == '<- 250 surprise'
+
+
+def test_a_lockstep_pass_on_port_2525_keeps_its_note():
+    result = probe(FakeSocket(postfix_like(ehlo=NO_PIPELINING)), port=2525)
+    assert result['passed'] is True
+    assert result['diagnosis']['conditions'] == [errors.PORT_2525_NOTE]
