@@ -56,13 +56,12 @@ def parse_ehlo(texts):
     caps = empty_capabilities(True, greeting)
     caps['seen_client_address'] = seen_client_address(greeting)
     auth = caps['auth']
-    flags = _FLAGS
     for line in texts[1:]:
         parts = line.split()
         if not parts:
             continue
         keyword = parts[0].upper()
-        flag = flags.get(keyword)
+        flag = _FLAGS.get(keyword)
         if flag is not None:
             caps[flag] = True
             continue

@@ -229,13 +229,8 @@ class Connection(object):
 
     def begin(self, timeout=None):
         """Start the time window of one command (its write and its reply)."""
-        # Clock.window, inlined: this runs between two network waits for every command.
-        limit_at = time.monotonic() + (self.command_timeout if timeout is None else timeout)
-        deadline_at = self.clock.deadline_at
-        if deadline_at <= limit_at:
-            self._limit_at, self._limit_condition = deadline_at, errors.DEADLINE_EXCEEDED
-        else:
-            self._limit_at, self._limit_condition = limit_at, errors.COMMAND_TIMEOUT
+        self._limit_at, self._limit_condition = self.clock.window(
+            self.command_timeout if timeout is None else timeout, errors.COMMAND_TIMEOUT)
 
     def _remaining(self):
         if self._limit_at is None:
@@ -267,8 +262,7 @@ class Connection(object):
     def send(self, data):
         sock = self.sock
         try:
-            if self._limit_at is None or self._limit_at <= time.monotonic():
-                self._remaining()
+            self._remaining()
             if self._poller is not None and len(data) <= _SEND_CHUNK:
                 # A command fits the socket buffer: one send() nearly always takes all of it.
                 try:
@@ -307,16 +301,7 @@ class Connection(object):
             # Wait first: a reply is rarely there the moment its command is written, and a failed
             # non-blocking recv() costs an exception. TLS may hold decrypted bytes poll() cannot see.
             if not (self.tls and sock.pending()):
-                if self._limit_at is None:
-                    self.begin()
-                limit_at = self._limit_at
-                poll = self._poller.poll
-                while True:
-                    remaining = limit_at - time.monotonic()
-                    if remaining <= 0:
-                        raise self._timeout_error()
-                    if poll(remaining * 1000.0):
-                        break
+                self._wait(_POLLIN)
             while True:
                 try:
                     return sock.recv(size)

@@ -155,8 +155,7 @@ class SmtpProbe(object):
     def _record(self, name, command, reply=None, started=None, condition=None, message=None, ok=None, waited=None,
                 ended=None, attempts=None):
         """Record a step now (after whatever is queued); returns the step."""
-        if self._backlog:
-            self._flush()
+        self._flush()
         return self._store_step(name, command, reply, started, condition, message, ok, waited, ended, attempts)
 
     def _store_step(self, name, command, reply, started, condition=None, message=None, ok=None, waited=None, ended=None,
@@ -174,8 +173,8 @@ class SmtpProbe(object):
             found = reply.enhanced
             if enhanced_offered is None:
                 enhanced_offered = self.capabilities['enhancedstatuscodes']
-            enhanced = found if found is not None and reply.enhanced_trusted(enhanced_offered) else None
-            reply_dict = {'code': code, 'enhanced': enhanced, 'lines': reply.lines, 'text': '\n'.join(reply.texts)}
+            enhanced = found if reply.enhanced_trusted(enhanced_offered) else None
+            reply_dict = {'code': code, 'enhanced': enhanced, 'lines': reply.lines, 'text': reply.text}
         if ok is None:
             ok = step_ok(name, code, found, condition, self.options['expect'])
         step = {
@@ -202,8 +201,7 @@ class SmtpProbe(object):
         return step
 
     def _note(self, condition, text):
-        if self._backlog and not self._flushing:
-            self._flush()
+        self._flush()
         for known, _text in self.notes:
             if known == condition:
                 return
@@ -402,8 +400,7 @@ class SmtpProbe(object):
         return self._hello('ehlo')
 
     def _connect(self, verify):
-        if self._backlog:
-            self._flush()
+        self._flush()
         options = self.options
         started = time.monotonic()
         command = 'OPEN %s %d' % (options['host'], options['port'])
