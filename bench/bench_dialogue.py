@@ -14,17 +14,24 @@ In one process, in alternating rounds (the order rotates every round), against P
   swaks         `swaks --quit-after RCPT` as a whole process, every --swaks-every rounds; also its own dialogue
                 time (--show-time-lapse) and its start-up (`swaks --version`), to separate the two.
 Then the DATA variant (the message delivered to admin@fabrikam.test): engine and bare, alternating.
+Then where the floor is (--floor-rounds, 0 leaves it out): the bare dialogue with SPIN_US of busy CPU per step, once
+on the critical path (before each command) and once while each reply is awaited, next to bare, minimal and engine. It
+runs twice: with the CPUs shared as the kernel likes, and with client and server on separate CPUs (this process on
+the last CPU, Postfix mx1's processes on the others, as on two machines; it needs root and 2 CPUs, and the affinity
+is put back afterwards).
 Prints median and p90 per variant, the ratios, and the P1 goal (engine within 1.05x of bare, lock-step, and faster
 than swaks) as met or MISSED; exits 1 when a goal is missed. --profile adds the top self-time functions of the
 engine on the same loop (cProfile). The real lab needs root: run `make lab-start` first, or run this as root and
 it starts the lab and stops it again when done.
 
-Usage: python3 bench/bench_dialogue.py [--rounds 300] [--data-rounds 100] [--swaks-every 10] [--profile]
+Usage: python3 bench/bench_dialogue.py [--rounds 300] [--data-rounds 100] [--swaks-every 10] [--floor-rounds 300]
+                                      [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
@@ -56,6 +63,10 @@ SWAKS_TIMEOUT = 30
 # swaks --show-time-lapse prints "=== response in 0.001s" after each reply (Time::HiRes).
 SWAKS_LAPSE = re.compile(r'^=== response in ([0-9.]+)s', re.MULTILINE)
 COLLECTION_PATH = re.compile(r'^.*/ansible_collections/mailops/mailflow/')
+LAB_STATE = os.environ.get('MAILFLOW_LAB_STATE') or '/var/tmp/mailops-mailflow-lab'
+MX1_MASTER_PID = os.path.join(LAB_STATE, 'postfix', 'mx1', 'queue', 'pid', 'master.pid')
+# Busy CPU per step in the floor section: less than any client that parses a reply and keeps a step record spends.
+SPIN_US = 10
 
 
 def import_engine(workdir):
@@ -129,6 +140,36 @@ def bare_pipelined_dialogue(host, port, rcpt):
         codes = [session.reply() for _index in range(4)]
         if codes != [250, 250, 250, 221]:
             raise RuntimeError('pipelined group got %r' % (codes,))
+    finally:
+        session.close()
+
+
+def spin(microseconds):
+    end = time.perf_counter() + microseconds / 1e6
+    while time.perf_counter() < end:
+        pass
+
+
+def spun_dialogue(host, port, rcpt, where):
+    """The bare dialogue plus SPIN_US of busy CPU per step: ``where`` is 'critical' (between a reply and the next
+    command, where a client decides) or 'waiting' (after a command is written, and during the banner wait, where a
+    client can do its bookkeeping while the server works)."""
+    session = BareSession(host, port)
+    try:
+        if where == 'waiting':
+            spin(SPIN_US)
+        if session.reply() != 220:
+            raise RuntimeError('no 220 banner')
+        for line, expected in ((b'EHLO ' + HELO.encode(), 250), (b'MAIL FROM:<' + MAIL_FROM.encode() + b'>', 250),
+                               (b'RCPT TO:<' + rcpt.encode() + b'>', 250), (b'RSET', 250), (b'QUIT', 221)):
+            if where == 'critical':
+                spin(SPIN_US)
+            session.sock.sendall(line + b'\r\n')
+            if where == 'waiting':
+                spin(SPIN_US)
+            code = session.reply()
+            if code != expected:
+                raise RuntimeError('%r got %d, expected %d' % (line, code, expected))
     finally:
         session.close()
 
@@ -347,12 +388,117 @@ def measure(args, dialogue, message, options):
     if swaks_times:
         goals.append(('P1 engine faster than swaks', 'swaks / engine = %.0fx' % (statistics.median(swaks_times) / engine),
                       statistics.median(swaks_times) > engine))
+    if args.floor_rounds:
+        floor(args.floor_rounds, [(name, function) for name, function in variants
+                                  if name in ('engine', 'engine, options validated once', 'minimal')])
     for goal, figure, met in goals:
         print('  %-78s %s %s' % (goal, figure, 'met' if met else 'MISSED'))
 
     if args.profile:
         profile(engine_runner(dialogue, lockstep), args.profile_rounds, args.profile_top)
     return [goal for goal, _figure, met in goals if not met]
+
+
+# --- where the floor is: how much a little client CPU costs, with the CPUs shared and with client and server apart ---
+
+def floor(rounds, clients):
+    variants = [
+        ('bare', lambda: bare_dialogue(HOST, PORT, RCPT)),
+        ('+%dus critical' % SPIN_US, lambda: spun_dialogue(HOST, PORT, RCPT, 'critical')),
+        ('+%dus waiting' % SPIN_US, lambda: spun_dialogue(HOST, PORT, RCPT, 'waiting')),
+    ] + clients
+    print('  where the floor is: the bare dialogue plus %d us of busy CPU per step, between a reply and the next command'
+          % SPIN_US)
+    print('  (critical) or while the reply is awaited (waiting); medians over %d alternating rounds, as ratios to bare'
+          % rounds)
+    print('  %-26s %8s  %s' % ('placement', 'bare ms', '  '.join(name for name, _function in variants[1:])))
+    placements = [('CPUs shared', None)]
+    reason = separate_cpus_reason()
+    if reason is None:
+        placements.append(('client and server apart', separate_cpus))
+    for label, placement in placements:
+        if placement is None:
+            times = alternate(variants, rounds)
+        else:
+            with placement():
+                times = alternate(variants, rounds)
+        bare = statistics.median(times['bare'])
+        print('  %-26s %8.3f  %s' % (label, bare * 1000, '  '.join(
+            '%*s' % (len(name), '%.2fx' % (statistics.median(times[name]) / bare)) for name, _function in variants[1:])))
+    if reason is not None:
+        print('  client and server apart: left out (%s)' % reason)
+
+
+def alternate(variants, rounds):
+    for _name, function in variants:
+        for _index in range(5):
+            function()
+    times = dict((name, []) for name, _function in variants)
+    for round_index in range(rounds):
+        shift = round_index % len(variants)
+        for name, function in variants[shift:] + variants[:shift]:
+            times[name].append(timed(function))
+    return times
+
+
+def separate_cpus_reason():
+    """Why client and server cannot be put on separate CPUs here, or None."""
+    if not hasattr(os, 'sched_setaffinity'):
+        return 'no sched_setaffinity on this platform'
+    if len(os.sched_getaffinity(0)) < 2:
+        return 'this process may use one CPU only'
+    if os.geteuid() != 0:
+        return 'moving the Postfix processes needs root'
+    if not os.path.exists(MX1_MASTER_PID):
+        return 'no %s' % MX1_MASTER_PID
+    return None
+
+
+def process_tree(root):
+    """root and all its descendants, from /proc."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                # the command name, in parentheses, may hold spaces: the parent pid is the 2nd field after it
+                parent = int(handle.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, ()))
+    return tree
+
+
+def set_affinity(pids, cpus):
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cpus)
+        except OSError:
+            pass  # the process ended meanwhile (an smtpd that timed out)
+
+
+@contextlib.contextmanager
+def separate_cpus():
+    """This process on the last CPU, Postfix mx1 (master and children; new smtpd processes inherit the master's
+    mask) on the others, as when client and server are two machines; everything is put back afterwards."""
+    with open(MX1_MASTER_PID) as handle:
+        master = int(handle.read().split()[0])
+    own = os.sched_getaffinity(0)
+    server_before = os.sched_getaffinity(master)
+    cpus = sorted(own)
+    try:
+        set_affinity(process_tree(master), set(cpus[:-1]))
+        os.sched_setaffinity(0, {cpus[-1]})
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
+        set_affinity(process_tree(master), server_before)
 
 
 def profile(function, rounds, top):
@@ -380,12 +526,14 @@ def main():
     parser.add_argument('--data-rounds', type=int, default=100, help='rounds of the DATA variant (default 100)')
     parser.add_argument('--swaks-every', type=int, default=10, help='run swaks every N rounds (default 10)')
     parser.add_argument('--no-swaks', action='store_true', help='leave swaks out')
+    parser.add_argument('--floor-rounds', type=int, default=300,
+                        help='rounds of the floor section, per placement (default 300; 0 leaves it out)')
     parser.add_argument('--profile', action='store_true', help='cProfile the engine loop afterwards')
     parser.add_argument('--profile-rounds', type=int, default=300)
     parser.add_argument('--profile-top', type=int, default=10)
     args = parser.parse_args()
-    if args.rounds < 1 or args.data_rounds < 1 or args.swaks_every < 1:
-        parser.error('--rounds, --data-rounds and --swaks-every must be at least 1')
+    if args.rounds < 1 or args.data_rounds < 1 or args.swaks_every < 1 or args.floor_rounds < 0:
+        parser.error('--rounds, --data-rounds and --swaks-every must be at least 1, --floor-rounds at least 0')
 
     workdir = tempfile.mkdtemp(prefix='bench-dialogue-')
     started_lab = False
