@@ -48,6 +48,10 @@ import time
 
 from _collection import REPO, expose_collection  # bench/ is on sys.path: the scripts run as bench/NAME.py
 
+# The real lab's own view of its processes: which master is mx1's, and what it forked.
+sys.path.insert(0, os.path.join(REPO, 'lab', 'real'))
+import labctl  # noqa: E402  pylint: disable=wrong-import-position
+
 LABCTL = os.path.join(REPO, 'lab', 'real', 'labctl')
 HOST = '127.0.0.11'
 PORT = 25
@@ -63,8 +67,6 @@ SWAKS_TIMEOUT = 30
 # swaks --show-time-lapse prints "=== response in 0.001s" after each reply (Time::HiRes).
 SWAKS_LAPSE = re.compile(r'^=== response in ([0-9.]+)s', re.MULTILINE)
 COLLECTION_PATH = re.compile(r'^.*/ansible_collections/mailops/mailflow/')
-LAB_STATE = os.environ.get('MAILFLOW_LAB_STATE') or '/var/tmp/mailops-mailflow-lab'
-MX1_MASTER_PID = os.path.join(LAB_STATE, 'postfix', 'mx1', 'queue', 'pid', 'master.pid')
 # Busy CPU per step in the floor section: less than any client that parses a reply and keeps a step record spends.
 SPIN_US = 10
 
@@ -449,30 +451,9 @@ def separate_cpus_reason():
         return 'this process may use one CPU only'
     if os.geteuid() != 0:
         return 'moving the Postfix processes needs root'
-    if not os.path.exists(MX1_MASTER_PID):
-        return 'no %s' % MX1_MASTER_PID
+    if labctl.postfix_running('mx1') is None:
+        return 'the real lab\'s Postfix mx1 master was not found'
     return None
-
-
-def process_tree(root):
-    """root and all its descendants, from /proc."""
-    children = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as handle:
-                # the command name, in parentheses, may hold spaces: the parent pid is the 2nd field after it
-                parent = int(handle.read().rsplit(')', 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(children.get(pid, ()))
-    return tree
 
 
 def set_affinity(pids, cpus):
@@ -487,18 +468,17 @@ def set_affinity(pids, cpus):
 def separate_cpus():
     """This process on the last CPU, Postfix mx1 (master and children; new smtpd processes inherit the master's
     mask) on the others, as when client and server are two machines; everything is put back afterwards."""
-    with open(MX1_MASTER_PID) as handle:
-        master = int(handle.read().split()[0])
+    master = labctl.postfix_running('mx1')
     own = os.sched_getaffinity(0)
     server_before = os.sched_getaffinity(master)
     cpus = sorted(own)
     try:
-        set_affinity(process_tree(master), set(cpus[:-1]))
+        set_affinity([master] + labctl.descendants(master), set(cpus[:-1]))
         os.sched_setaffinity(0, {cpus[-1]})
         yield
     finally:
         os.sched_setaffinity(0, own)
-        set_affinity(process_tree(master), server_before)
+        set_affinity([master] + labctl.descendants(master), server_before)
 
 
 def profile(function, rounds, top):
