@@ -317,23 +317,17 @@ def measure(args, dialogue, message, options):
     if not args.no_swaks and swaks is None:
         print('bench_dialogue: swaks not found; its rows are left out (apt-get install swaks)')
 
-    # Warm-up: imports, the first smtpd processes, TLS-free code paths.
-    for _name, function in variants:
-        for _index in range(5):
-            function()
-
-    times = dict((name, []) for name, _function in variants)
-    cpu = dict((name, []) for name, _function in variants)
+    cpu = {}
     swaks_times, swaks_lapses = [], []
-    started = time.perf_counter()
-    for round_index in range(args.rounds):
-        shift = round_index % len(variants)
-        for name, function in variants[shift:] + variants[:shift]:
-            times[name].append(timed(function, cpu[name]))
+
+    def run_swaks_now_and_then(round_index):
         if swaks and round_index % args.swaks_every == 0:
             elapsed, output = run_swaks(swaks_command(swaks, lapse=True))
             swaks_times.append(elapsed)
             swaks_lapses.append(sum(float(value) for value in SWAKS_LAPSE.findall(output)))
+
+    started = time.perf_counter()
+    times = alternate(variants, args.rounds, cpu=cpu, after_round=run_swaks_now_and_then)
     loop_seconds = time.perf_counter() - started
 
     data_variants = [
@@ -342,13 +336,7 @@ def measure(args, dialogue, message, options):
         ('engine+DATA, options validated once', engine_runner(dialogue, options.validate_options(with_data))),
         ('bare+DATA', lambda: bare_dialogue(HOST, PORT, DATA_RCPT, wire_message)),
     ]
-    for name, _function in data_variants:
-        times[name] = []
-        cpu[name] = []
-    for round_index in range(args.data_rounds):
-        shift = round_index % len(data_variants)
-        for name, function in data_variants[shift:] + data_variants[:shift]:
-            times[name].append(timed(function, cpu[name]))
+    times.update(alternate(data_variants, args.data_rounds, warm_up=0, cpu=cpu))
 
     startup = {}
     if swaks:
@@ -414,16 +402,13 @@ def floor(rounds, clients):
     print('  (critical) or while the reply is awaited (waiting); medians over %d alternating rounds, as ratios to bare'
           % rounds)
     print('  %-26s %8s  %s' % ('placement', 'bare ms', '  '.join(name for name, _function in variants[1:])))
-    placements = [('CPUs shared', None)]
+    placements = [('CPUs shared', contextlib.nullcontext)]
     reason = separate_cpus_reason()
     if reason is None:
         placements.append(('client and server apart', separate_cpus))
     for label, placement in placements:
-        if placement is None:
+        with placement():
             times = alternate(variants, rounds)
-        else:
-            with placement():
-                times = alternate(variants, rounds)
         bare = statistics.median(times['bare'])
         print('  %-26s %8.3f  %s' % (label, bare * 1000, '  '.join(
             '%*s' % (len(name), '%.2fx' % (statistics.median(times[name]) / bare)) for name, _function in variants[1:])))
@@ -431,15 +416,20 @@ def floor(rounds, clients):
         print('  client and server apart: left out (%s)' % reason)
 
 
-def alternate(variants, rounds):
+def alternate(variants, rounds, warm_up=5, cpu=None, after_round=None):
+    """Wall times per variant name, over ``rounds`` rounds in which the order rotates. ``warm_up`` runs of each
+    first (imports, the first smtpd processes); ``cpu`` collects this process's CPU time per name;
+    ``after_round(index)`` runs between rounds."""
     for _name, function in variants:
-        for _index in range(5):
+        for _index in range(warm_up):
             function()
     times = dict((name, []) for name, _function in variants)
     for round_index in range(rounds):
         shift = round_index % len(variants)
         for name, function in variants[shift:] + variants[:shift]:
-            times[name].append(timed(function))
+            times[name].append(timed(function, None if cpu is None else cpu.setdefault(name, [])))
+        if after_round is not None:
+            after_round(round_index)
     return times
 
 
