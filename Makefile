@@ -3,10 +3,11 @@
 
 TOOLS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))tools
 
-.PHONY: help test demo sanity lint units labtests integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
+.PHONY: help test demo demo-lab-start demo-lab-stop demo-lab-status sanity lint units labtests integration core219 build docs venv apt bench lab-start lab-stop lab-status clean distclean
 
 help:
 	@echo "make demo         build, install and run the demo against the embedded lab (no root)"
+	@echo "make demo-lab-start  start the embedded lab and leave it running (no root); demo-lab-stop, demo-lab-status"
 	@echo "make test         all stages: apt (root), venv, build, sanity, units, lab-tests, integration, core219"
 	@echo "make sanity       ansible-test sanity, all default tests, whole tree"
 	@echo "make lint         ansible-lint, production profile, on roles/ and playbooks/"
@@ -24,6 +25,15 @@ test:
 
 demo:
 	$(TOOLS)/demo
+
+demo-lab-start:
+	$(TOOLS)/demo-lab start
+
+demo-lab-stop:
+	$(TOOLS)/demo-lab stop
+
+demo-lab-status:
+	$(TOOLS)/demo-lab status
 
 sanity:
 	$(TOOLS)/run-sanity
@@ -68,6 +78,7 @@ lab-status:
 	$(TOOLS)/lab status
 
 clean:
+	-$(TOOLS)/demo-lab stop >/dev/null 2>&1  # its state lives in build/
 	rm -rf $(dir $(TOOLS))build
 
 distclean: clean

@@ -1,6 +1,6 @@
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""P5, fleet: the outbound playbook on one transport host against all of them at once (issue 7).
+"""P5, fleet: the outbound playbook on one transport host against all of them at once (issues 7 and 15).
 
 Builds a healthy fleet lab (lab/fleet/fleetctl up --faults none: transport hosts with their own sshd and address,
 Postfix, BIND and faultd's Exchange persona in an "internet" namespace), then runs
@@ -10,12 +10,13 @@ median wall times and their ratio. Goal: all hosts <= 2x one host. Every run sta
 (fleetctl exec ends the ControlPersist masters with the run), as a scheduled run on a real controller would.
 The fleet is torn down at the end, also on failure. Needs root; without it, it says so and exits 0.
 
-Usage: python3 bench/bench_fleet.py [--hosts 6] [--rounds 3]
+Usage: python3 bench/bench_fleet.py [--hosts 20] [--rounds 2] [--no-floor]      # --hosts 6 --rounds 1: the short run
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from _collection import REPO, link_collection  # bench/ is on sys.path: the scripts run as bench/NAME.py
+from _collection import REPO, link_collection, task_times  # bench/ is on sys.path: the scripts run as bench/NAME.py
 
 FLEETCTL = os.path.join(REPO, 'lab', 'fleet', 'fleetctl')
 GOAL = 2.0
@@ -59,12 +60,12 @@ def run_playbook(workdir, inventory, limit, forks, index):
     """One timed `ansible-playbook mailops.mailflow.outbound` in the fleet's controller namespace."""
     log = os.path.join(workdir, 'run-%02d-%s.log' % (index, limit))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(workdir, 'collections'), ANSIBLE_NOCOLOR='1',
-               **FLEET_ENV)
+               ANSIBLE_LOG_PATH=log + '.ansible', **FLEET_ENV)
     command = [FLEETCTL, 'exec', '--', ansible_playbook(), 'mailops.mailflow.outbound', '-i', inventory,
                '-e', '@' + os.path.join(workdir, 'vars.json'),
                '-e', 'mailflow_report_dir=' + os.path.join(workdir, 'report-%02d' % index),
                '--limit', limit, '--forks', str(forks)]
-    started = time.perf_counter()
+    started, launched = time.perf_counter(), datetime.datetime.now()
     with open(log, 'w', encoding='utf-8') as output:
         completed = subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=workdir,
                                    check=False)
@@ -75,13 +76,28 @@ def run_playbook(workdir, inventory, limit, forks, index):
         raise RuntimeError('ansible-playbook --limit %s exited %d:\n%s' % (limit, completed.returncode, tail))
     with open(os.path.join(workdir, 'report-%02d' % index, 'report.json'), encoding='utf-8') as handle:
         report = json.load(handle)
-    return elapsed, report
+    return elapsed, report, task_times(log + '.ansible', launched)
+
+
+def run_ping(workdir, inventory, limit, forks):
+    """Wall time of `ansible LIMIT -m ansible.builtin.ping` from the controller namespace: the cost of a module run."""
+    binary = os.path.join(os.path.dirname(ansible_playbook()), 'ansible')
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', **FLEET_ENV)
+    started = time.perf_counter()
+    completed = subprocess.run([FLEETCTL, 'exec', '--', binary, limit, '-i', inventory, '-m', 'ansible.builtin.ping',
+                                '--forks', str(forks)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=workdir, check=False)
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError('ansible %s -m ping exited %d:\n%s' % (limit, completed.returncode, completed.stdout[-2000:]))
+    return elapsed
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--hosts', type=int, default=6, help='transport hosts (default 6; at least 5)')
-    parser.add_argument('--rounds', type=int, default=3, help='timed runs per side (default 3)')
+    parser.add_argument('--hosts', type=int, default=20, help='transport hosts (default 20; at least 5)')
+    parser.add_argument('--rounds', type=int, default=2, help='timed runs per side (default 2)')
+    parser.add_argument('--no-floor', action='store_true', help='skip the ansible -m ping floor (two runs)')
     args = parser.parse_args()
     if args.hosts < 5 or args.rounds < 1:
         parser.error('--hosts must be at least 5 and --rounds at least 1')
@@ -104,14 +120,17 @@ def main():
         up_seconds = time.perf_counter() - up_started
         inventory = fleetctl('inventory', '--path', stdout=subprocess.PIPE, text=True).stdout.strip()
         every = 'transport'
-        # Warm-up (byte-compiled modules, first smtpd processes), then ABBA so drift hits both sides alike.
+        # Warm-up (byte-compiled modules, the smtpd processes of every host's connections), then ABBA so drift
+        # hits both sides alike.
         run_playbook(workdir, inventory, every, args.hosts, 0)
         order = []
         for index in range(args.rounds):
             order += [('th1', 1), (every, args.hosts)] if index % 2 == 0 else [(every, args.hosts), ('th1', 1)]
         times = {'th1': [], every: []}
+        breakdown = {}
         for index, (limit, forks) in enumerate(order, start=1):
-            elapsed, report = run_playbook(workdir, inventory, limit, forks, index)
+            elapsed, report, tasks = run_playbook(workdir, inventory, limit, forks, index)
+            breakdown[limit] = (elapsed, tasks)
             hosts = report['hosts']
             checks = report['summary']['checks']
             if report['summary']['verdict'] != 'passed' or len(hosts) != (1 if limit == 'th1' else args.hosts):
@@ -127,6 +146,22 @@ def main():
         print('  1 host  (--limit th1, --forks 1):          median %6.2f s of %d runs' % (one, len(times['th1'])))
         print('  %d hosts (--limit transport, --forks %d):   median %6.2f s of %d runs'
               % (args.hosts, args.hosts, many, len(times[every])))
+        print('  where the time goes, the last run of each side (from the ansible log\'s timestamps, each task to the '
+              'next one):')
+        names = [name for name, _seconds in breakdown['th1'][1]]
+        names += [name for name, _seconds in breakdown[every][1] if name not in names]
+        print('  %9s %9s  %s' % ('1 host', '%d hosts' % args.hosts, 'task'))
+        for name in names:
+            one = sum(seconds for task, seconds in breakdown['th1'][1] if task == name)
+            all_hosts = sum(seconds for task, seconds in breakdown[every][1] if task == name)
+            print('  %8.2fs %8.2fs  %s' % (one, all_hosts, name))
+        print('  %8.2fs %8.2fs  the whole run' % (breakdown['th1'][0], breakdown[every][0]))
+        if not args.no_floor:
+            placements = (('th1', 1), (every, args.hosts))
+            floor = dict((limit, run_ping(workdir, inventory, limit, forks)) for limit, forks in placements)
+            values = (floor['th1'], args.hosts, floor[every], floor[every] / floor['th1'])
+            print('  floor: `ansible -m ansible.builtin.ping` (one Python module run per host over SSH, as above): '
+                  '1 host %.2f s, %d hosts %.2f s = %.2fx' % values)
         met = ratio <= GOAL
         print('  P5 %d hosts / 1 host = %.2fx   goal <= %.1fx: %s'
               % (args.hosts, ratio, GOAL, 'met' if met else 'MISSED'))

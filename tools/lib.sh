@@ -3,7 +3,7 @@
 # Everything is relative to the repository root, which is the collection root.
 
 MF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MF_BUILD="$MF_ROOT/build"
+MF_BUILD="${MF_BUILD:-$MF_ROOT/build}" # a separate build/ per concurrent run
 MF_COLLECTION="$MF_BUILD/ansible_collections/mailops/mailflow"
 MF_PYBIN="$MF_BUILD/pybin"
 MF_VENV="${MF_VENV:-$MF_ROOT/.venv}"

@@ -107,6 +107,9 @@ SSHD_PRIVSEP_DIR = Path("/run/sshd")  # compiled into Debian's sshd; the ssh ser
 # Left in the privilege separation dir when a fleet created it (sshd ignores its content): the last fleet down
 # removes the dir again, whichever fleet that is.
 PRIVSEP_MARKER = SSHD_PRIVSEP_DIR / ".created-by-mailops-mailflow-fleet"
+# Log-ins of the SSH check at once: each is a key exchange that needs CPU, so on a 2-core machine more than a few at
+# a time only queue, and a fleet of 20-40 hosts would put them all under the same ConnectTimeout.
+SSH_CHECK_PARALLEL = 6
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 CLONE_NEWNET = 0x40000000
@@ -640,8 +643,13 @@ def wait_ready(fleet: Fleet, state: dict, timeout: float = READY_TIMEOUT) -> Non
 def verify_ssh(fleet: Fleet, state: dict) -> None:
     """Log in to every host as Ansible will, and check that it sees its own name and resolver (never the host's)."""
     failures = []
+    slots = threading.BoundedSemaphore(SSH_CHECK_PARALLEL)
 
     def login(host):
+        with slots:
+            check_login(host)
+
+    def check_login(host):
         want_resolver = DEAD_DNS_ADDR if ["dead-dns", host["name"]] in state["faults"] else DNS_ADDR
         proc = run_quiet(["ip", "netns", "exec", fleet.ns(CONTROLLER["name"]), "ssh"] + ssh_options(fleet) + [
             "-o", "ConnectTimeout=5", "root@%s" % host["addr"], "hostname; grep ^nameserver /etc/resolv.conf"])

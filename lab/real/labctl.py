@@ -1,15 +1,20 @@
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Real lab (root only): BIND9, three Postfix instances, Dovecot SASL and the fault server, on loopback.
+"""Real lab (root only): BIND9, three Postfix instances, Dovecot SASL, the fault server and Exim, on loopback.
 
 Run through the `labctl` wrapper next to this file:
 
-    labctl start            start what is not running, wait until everything answers
-    labctl stop [--purge]   stop what the lab started (by its own pidfiles); --purge removes the state dir
+    labctl start [resolver|mta-sts ...]
+                            start what is not running, wait until everything answers; with names, only those
+    labctl stop [--purge] [COMPONENT...]
+                            stop what the lab started (by its own pidfiles), or only the components named;
+                            --purge removes the state dir
     labctl status           show what runs; exit 0 only when everything is up
     labctl env [--json]     shell-sourceable KEY=VALUE lines for the tests
+    labctl fetch-exim       download and unpack Exim's Debian packages into the cache (once per version)
 
-Stdlib only. Every file the lab writes lives in $MAILFLOW_LAB_STATE (default /var/tmp/mailops-mailflow-lab).
+Stdlib only. Every file the lab writes lives in $MAILFLOW_LAB_STATE (default /var/tmp/mailops-mailflow-lab); the
+unpacked Exim packages live in $MAILFLOW_LAB_CACHE (default /var/cache/mailops-mailflow-lab), which --purge keeps.
 The address plan is docs/internals.md.
 """
 
@@ -19,8 +24,10 @@ import argparse
 import ctypes
 import errno
 import fcntl
+import grp
 import json
 import os
+import pwd
 import secrets
 import shlex
 import shutil
@@ -33,6 +40,9 @@ import threading
 import time
 import zlib
 from pathlib import Path
+
+import senderlab  # lab/real, next to this file: the sender identity and smuggling cases
+import roundtriplab  # lab/real: the round-trip chain (submission -> relay -> mx -> Dovecot IMAP)
 
 LAB_DIR = Path(__file__).resolve().parent
 REPO_DIR = LAB_DIR.parent.parent
@@ -80,6 +90,27 @@ INSTANCES = {
         "submission": True,
     },
 }
+# Two instances for the SMTP smuggling test (127.0.0.17, 127.0.0.18); their extra main.cf lines are in "main_cf".
+INSTANCES.update(senderlab.SMUGGLING_INSTANCES)
+INSTANCES.update(roundtriplab.instances(STATE_DIR))
+
+# Exim 4 from Debian's packages, unpacked rather than installed (it conflicts with Postfix as a package) and run in
+# the foreground. One daemon on two addresses; the tarpit address holds its greeting for tarpit_delay seconds.
+EXIM = {
+    "hostname": "mx.exim.test",
+    "domain": "exim.test",
+    "addr": "127.0.0.14",
+    "tarpit_hostname": "mx.slow.exim.test",
+    "tarpit_domain": "slow.exim.test",
+    "tarpit_addr": "127.0.0.15",
+    "tarpit_delay": 3,
+    "port": 25,
+    "users": ["kate", "postmaster"],
+}
+EXIM_PACKAGE = "exim4-daemon-light"
+# Debian's exim4 has this user compiled in and looks it up before it reads any configuration.
+EXIM_USER = "Debian-exim"
+CACHE_DIR = Path(os.environ.get("MAILFLOW_LAB_CACHE") or "/var/cache/mailops-mailflow-lab")
 
 # Zone content when faultd.py is not there yet: only the Exchange persona's name.
 FALLBACK_BEHAVIOURS = ({"name": "exchange", "hostname": "mail1.exchange.test", "index": 0},)
@@ -161,11 +192,13 @@ def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     return True
 
 
-def run(argv: list, what: str, stdin_text: str | None = None, env: dict | None = None) -> str:
+def run(argv: list, what: str, stdin_text: str | None = None, env: dict | None = None,
+        cwd: Path | None = None) -> str:
     # Output goes through a file, not a pipe: daemons that fork keep inherited fds open and a pipe never ends.
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as out:
         proc = subprocess.run(argv, input=stdin_text, stdin=None if stdin_text is not None else subprocess.DEVNULL,
-                              stdout=out, stderr=subprocess.STDOUT, text=True, check=False, env=env)
+                              stdout=out, stderr=subprocess.STDOUT, text=True, check=False, env=env,
+                              cwd=None if cwd is None else str(cwd))
         out.seek(0)
         output = out.read()
     if proc.returncode != 0:
@@ -355,10 +388,13 @@ def fault_address(index: int) -> str:
 # ---------------------------------------------------------------- TLS material (openssl CLI)
 
 def ensure_tls(tls_dir: Path | None = None, hostnames: dict | None = None) -> None:
-    """Lab CA plus one leaf per instance (`hostnames`: instance name -> host name; default: INSTANCES)."""
+    """Lab CA plus one leaf per instance (`hostnames`: instance name -> host name, or a list of names: the first is
+    the subject, all are in the SAN; default: INSTANCES and Exim)."""
     tls = Path(tls_dir) if tls_dir is not None else state_path("tls")
     if hostnames is None:
         hostnames = {name: spec["hostname"] for name, spec in INSTANCES.items()}
+        hostnames["exim"] = [EXIM["hostname"], EXIM["tarpit_hostname"]]
+        hostnames["rt_imap"] = roundtriplab.IMAP_HOSTNAME
     tls.mkdir(parents=True, exist_ok=True)
     os.chmod(tls, 0o755)
     openssl = shutil.which("openssl")
@@ -371,7 +407,8 @@ def ensure_tls(tls_dir: Path | None = None, hostnames: dict | None = None) -> No
              "-addext", "basicConstraints=critical,CA:TRUE",
              "-addext", "keyUsage=critical,keyCertSign,cRLSign"], "openssl CA")
         os.chmod(ca_key, 0o600)
-    for name, hostname in hostnames.items():
+    for name, names in hostnames.items():
+        names = [names] if isinstance(names, str) else list(names)
         crt, key = tls / ("%s.crt" % name), tls / ("%s.key" % name)
         if crt.exists() and key.exists():
             continue
@@ -379,9 +416,9 @@ def ensure_tls(tls_dir: Path | None = None, hostnames: dict | None = None) -> No
         write_file(ext, "basicConstraints=critical,CA:FALSE\n"
                         "keyUsage=critical,digitalSignature,keyEncipherment\n"
                         "extendedKeyUsage=serverAuth\n"
-                        "subjectAltName=DNS:%s\n" % hostname)
+                        "subjectAltName=%s\n" % ",".join("DNS:%s" % each for each in names))
         run([openssl, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout", str(key),
-             "-out", str(csr), "-subj", "/CN=%s" % hostname], "openssl req %s" % name)
+             "-out", str(csr), "-subj", "/CN=%s" % names[0]], "openssl req %s" % name)
         run([openssl, "x509", "-req", "-sha256", "-days", "825", "-in", str(csr), "-CA", str(ca_crt),
              "-CAkey", str(ca_key), "-set_serial", "0x%s" % secrets.token_hex(8), "-extfile", str(ext),
              "-out", str(crt)], "openssl sign %s" % name)
@@ -438,8 +475,16 @@ def zone_text(behaviours: list) -> tuple:
         "exchange IN MX 10 mail1.exchange.test.",
         "mail1.exchange IN A %s" % FAULT_BASE,
         "",
+        "; Exim: the same daemon answers at once on %s and after a %d s greeting delay on %s"
+        % (EXIM["addr"], EXIM["tarpit_delay"], EXIM["tarpit_addr"]),
+        "%s IN MX 10 %s." % (EXIM["domain"][:-len(ZONE) - 1], EXIM["hostname"]),
+        "%s IN A %s" % (EXIM["hostname"][:-len(ZONE) - 1], EXIM["addr"]),
+        "%s IN MX 10 %s." % (EXIM["tarpit_domain"][:-len(ZONE) - 1], EXIM["tarpit_hostname"]),
+        "%s IN A %s" % (EXIM["tarpit_hostname"][:-len(ZONE) - 1], EXIM["tarpit_addr"]),
+        "",
         "; 40 long exchanger names: the answer does not fit a UDP reply (TC set), clients retry over TCP",
     ]
+    lines[-1:-1] = roundtriplab.zone_lines()
     filler = "exchanger-with-a-long-name-for-truncation-tests"
     for index in range(1, 41):
         target = "mx%02d-%s" % (index, filler)
@@ -512,8 +557,11 @@ def ensure_named(behaviours: list) -> str:
     """Start named, or make a running one reload a changed zone (SIGHUP); returns what it did."""
     global EXPECTED_SERIAL
     zone, EXPECTED_SERIAL = zone_text(behaviours)
-    changed = write_if_changed(state_path("named", "named.conf"), named_conf())
+    changed = write_if_changed(state_path("named", "named.conf"), named_conf() + policy_zone_stanzas()
+                               + senderlab.zone_stanzas(state_path("named", "sender")))
+    changed = senderlab.write_zones(state_path("named", "sender"), write_if_changed) or changed
     changed = write_if_changed(state_path("named", "db.%s" % ZONE), zone) or changed
+    changed = ensure_policy_zones() or changed
     pid = named_running()
     if pid is not None:
         if changed:
@@ -704,6 +752,7 @@ def main_cf(name: str, spec: dict | None = None, dirs: dict | None = None, tls_d
             ("lab_submission_sender_restrictions",
              "permit_sasl_authenticated, check_client_access static:{530 5.7.0 Authentication required}"),
         ]
+    settings += list(spec.get("main_cf", {}).items())
     # Later entries override earlier ones (the submission extras), each key written once.
     return "# generated by lab/real/labctl\n" + "".join("%s = %s\n" % item for item in dict(settings).items())
 
@@ -784,6 +833,723 @@ def start_faultd() -> subprocess.Popen:
                                 start_new_session=True, close_fds=True, cwd=str(STATE_DIR))
 
 
+# ---------------------------------------------------------------- Exim (Debian's packages, unpacked into the cache)
+
+def exim_cache() -> Path:
+    return CACHE_DIR / "exim"
+
+
+def exim_tree() -> Path | None:
+    """Root of the unpacked packages in use (`<cache>/exim/current/root`), None before the first fetch."""
+    current = exim_cache() / "current"
+    if not (current / "complete").exists():
+        return None
+    return current.resolve() / "root"
+
+
+def apt_candidate(package: str) -> str | None:
+    proc = subprocess.run(["apt-cache", "policy", package], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          stdin=subprocess.DEVNULL, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        key, _sep, value = line.strip().partition(":")
+        if key == "Candidate":
+            value = value.strip()
+            return None if value in ("", "(none)") else value
+    return None
+
+
+def package_installed(package: str) -> bool:
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}", package], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, check=False)
+    return proc.stdout.strip() == "installed"
+
+
+def missing_libraries(package: str) -> list:
+    """The shared-library packages `package` depends on that are not installed; they are unpacked next to it."""
+    output = run(["apt-cache", "depends", "--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
+                  "--no-replaces", "--no-enhances", package], "apt-cache depends %s" % package)
+    missing = []
+    for line in output.splitlines():
+        key, _sep, name = line.strip().lstrip("|").partition(":")
+        name = name.strip()
+        if key == "Depends" and name.startswith("lib") and name not in missing and not package_installed(name):
+            missing.append(name)
+    return missing
+
+
+def fetch_exim() -> str:
+    """Download EXIM_PACKAGE (and libraries it needs that are not installed) with `apt-get download` and unpack them
+    with `dpkg -x` into <cache>/exim/<version>/root, once per version; `current` points at the newest."""
+    for tool in ("apt-get", "apt-cache", "dpkg", "dpkg-query"):
+        if shutil.which(tool) is None:
+            raise LabError("%s not found: the Exim of the lab comes from Debian's packages" % tool)
+    cache = exim_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o755)
+    with open(cache / ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        version = apt_candidate(EXIM_PACKAGE)
+        if version is None:
+            # A clean machine may have no package lists yet.
+            run(["apt-get", "update", "-q"], "apt-get update")
+            version = apt_candidate(EXIM_PACKAGE)
+        if version is None:
+            raise LabError("apt knows no %s package (check the apt sources)" % EXIM_PACKAGE)
+        # An epoch's colon would end overlayfs' lowerdir option.
+        version_dir = cache / version.replace(":", "_")
+        action = "cached"
+        if not (version_dir / "complete").exists():
+            work = cache / (version_dir.name + ".partial")
+            shutil.rmtree(work, ignore_errors=True)
+            debs = work / "debs"
+            debs.mkdir(parents=True)
+            try:
+                # apt downloads as its _apt user when that user may write the folder (else it only warns).
+                shutil.chown(debs, user="_apt")
+            except (LookupError, OSError):
+                pass
+            packages = ["%s=%s" % (EXIM_PACKAGE, version)] + missing_libraries(EXIM_PACKAGE)
+            run(["apt-get", "download", "-q"] + packages, "apt-get download", cwd=debs)
+            unpacked = sorted(debs.glob("*.deb"))
+            for deb in unpacked:
+                run(["dpkg", "-x", str(deb), str(work / "root")], "dpkg -x %s" % deb.name)
+            if not (work / "root" / "usr" / "sbin" / "exim4").exists():
+                raise LabError("%s unpacked without usr/sbin/exim4 (in %s)" % (EXIM_PACKAGE, work))
+            shutil.rmtree(debs)
+            write_file(work / "complete", "".join(deb.name + "\n" for deb in unpacked))
+            shutil.rmtree(version_dir, ignore_errors=True)
+            os.rename(work, version_dir)
+            action = "fetched"
+        current = cache / "current"
+        if not current.is_symlink() or os.readlink(current) != version_dir.name:
+            link = cache / "current.tmp"
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            os.symlink(version_dir.name, link)
+            os.replace(link, current)
+        # Older versions go, unless a running Exim still has its tree mounted.
+        if exim_running() is None:
+            for other in cache.iterdir():
+                if other.is_dir() and not other.is_symlink() and other.name != version_dir.name:
+                    shutil.rmtree(other)
+    return "%s %s %s in %s" % (action, EXIM_PACKAGE, version, version_dir)
+
+
+def exim_dirs() -> dict:
+    base = state_path("exim")
+    return {
+        "base": base,
+        "config": base / "exim.conf",
+        "command": base / "exim",
+        "spool": base / "spool",
+        "log": base / "log",
+        "mail": base / "mail",
+        "tls": base / "tls",
+        "passwd": base / "passwd",
+        "group": base / "group",
+        "ids": base / "ids",
+        "run": base / "run",
+        "pidfile": base / "run" / "exim.pid",
+        "out": state_path("logs", "exim.out"),
+    }
+
+
+def exim_listen() -> list:
+    return [(EXIM["addr"], EXIM["port"]), (EXIM["tarpit_addr"], EXIM["port"])]
+
+
+def exim_ids() -> tuple:
+    """uid and gid of EXIM_USER in the lab's private passwd and group: the host's own when it has that user, else a
+    pair free on the host, kept in the state dir so that the spool keeps its owner."""
+    try:
+        entry = pwd.getpwnam(EXIM_USER)
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        pass
+    used_uids = {entry.pw_uid for entry in pwd.getpwall()}
+    used_gids = {entry.gr_gid for entry in grp.getgrall()}
+    saved = exim_dirs()["ids"]
+    try:
+        uid, gid = (int(field) for field in saved.read_text().split())
+        if uid not in used_uids and gid not in used_gids:
+            return uid, gid
+    except (OSError, ValueError):
+        pass
+    # From the top of the system range: adduser --system allocates from its bottom.
+    for candidate in range(999, 99, -1):
+        if candidate not in used_uids and candidate not in used_gids:
+            write_file(saved, "%d %d\n" % (candidate, candidate))
+            return candidate, candidate
+    raise LabError("no free system uid/gid for %s" % EXIM_USER)
+
+
+def exim_conf() -> str:
+    dirs = exim_dirs()
+    return r"""# generated by lab/real/labctl: the lab's Exim, one daemon on two addresses. Nothing leaves the
+# machine: the only router accepts the lab users of the local domains, accepted mail stays in the queue
+# (queue_only, and the daemon runs no queue runners), and no DNS, reverse or ident lookup is made.
+primary_hostname = %(hostname)s
+smtp_active_hostname = ${if eq{$received_ip_address}{%(tarpit_addr)s}{%(tarpit_hostname)s}{%(hostname)s}}
+daemon_smtp_ports = %(port)d
+local_interfaces = %(addr)s : %(tarpit_addr)s
+spool_directory = %(spool)s
+log_file_path = %(log)s/%%slog
+pid_file_path = %(pidfile)s
+keep_environment =
+
+domainlist local_domains = %(domain)s : %(tarpit_domain)s
+qualify_domain = %(domain)s
+queue_only = true
+host_lookup =
+rfc1413_hosts =
+rfc1413_query_timeout = 0s
+
+tls_advertise_hosts = *
+tls_certificate = %(tls)s/exim.crt
+tls_privatekey = %(tls)s/exim.key
+
+acl_smtp_connect = lab_connect
+acl_smtp_rcpt = lab_rcpt
+
+begin acl
+
+lab_connect:
+  accept condition = ${if eq{$received_ip_address}{%(tarpit_addr)s}}
+         delay = %(tarpit_delay)ds
+  accept
+
+lab_rcpt:
+  # The wording of Debian's default configuration.
+  require message = relay not permitted
+          domains = +local_domains
+  # Unknown local parts get Exim's own "550 Unrouteable address".
+  require verify = recipient
+  accept
+
+begin routers
+
+lab_users:
+  driver = accept
+  domains = +local_domains
+  local_parts = %(users)s
+  transport = lab_maildir
+
+begin transports
+
+# Used only if someone runs the queue by hand (exim -qff): mail stays on the machine.
+lab_maildir:
+  driver = appendfile
+  directory = %(mail)s/$domain/$local_part
+  maildir_format
+  create_directory
+  user = %(user)s
+
+begin retry
+
+*  *  F,1h,15m
+""" % dict(EXIM, spool=dirs["spool"], log=dirs["log"], pidfile=dirs["pidfile"], tls=dirs["tls"],
+           mail=dirs["mail"], users=" : ".join(EXIM["users"]), user=EXIM_USER)
+
+
+def exim_command_script(tree: Path) -> str:
+    dirs = exim_dirs()
+    return """#!/bin/sh
+# generated by lab/real/labctl: the lab's Exim with the lab configuration (for example: exim -bp, exim -Mrm ID).
+# A private mount namespace overlays the unpacked package on /usr (Exim re-executes itself as /usr/sbin/exim4)
+# and shows a passwd and group that hold %(user)s. Nothing outside the namespace changes.
+# shellcheck disable=SC2016 # the inner shell expands its own arguments
+exec unshare --mount --propagation private -- /bin/sh -c '
+    mount -t overlay mailflow-exim -o "lowerdir=$1:/usr" /usr &&
+    mount --bind "$2" /etc/passwd &&
+    mount --bind "$3" /etc/group &&
+    config=$4 && shift 4 &&
+    exec /usr/sbin/exim4 -C "$config" "$@"' exim %(usr)s %(passwd)s %(group)s %(config)s "$@"
+""" % {"user": EXIM_USER, "usr": shlex.quote(str(tree / "usr")), "passwd": shlex.quote(str(dirs["passwd"])),
+       "group": shlex.quote(str(dirs["group"])), "config": shlex.quote(str(dirs["config"]))}
+
+
+def chown_tree(top: Path, uid: int, gid: int) -> None:
+    os.chown(top, uid, gid)
+    for root, subdirs, files in os.walk(top):
+        for name in subdirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+def exim_running() -> int | None:
+    dirs = exim_dirs()
+    pid = read_pid(dirs["pidfile"])
+    if pid_alive(pid) and str(dirs["config"]) in proc_cmdline(pid):
+        return pid
+    return None
+
+
+def prepare_exim() -> Path:
+    """Everything the daemon needs under <state>/exim; returns the command wrapper."""
+    tree = exim_tree()
+    if tree is None:
+        fetch_exim()
+        tree = exim_tree()
+    uid, gid = exim_ids()
+    dirs = exim_dirs()
+    for key in ("base", "tls"):
+        dirs[key].mkdir(parents=True, exist_ok=True)
+        os.chmod(dirs[key], 0o755)
+    # The daemon runs as the Exim user when it removes its pidfile at exit.
+    for key in ("spool", "log", "mail", "run"):
+        dirs[key].mkdir(parents=True, exist_ok=True)
+        chown_tree(dirs[key], uid, gid)
+        os.chmod(dirs[key], 0o750)
+    # The reception processes run as the Exim user and read the key then.
+    shutil.copyfile(state_path("tls", "exim.crt"), dirs["tls"] / "exim.crt")
+    shutil.copyfile(state_path("tls", "exim.key"), dirs["tls"] / "exim.key")
+    os.chown(dirs["tls"] / "exim.key", uid, gid)
+    os.chmod(dirs["tls"] / "exim.key", 0o600)
+    passwd = Path("/etc/passwd").read_text(encoding="utf-8")
+    group = Path("/etc/group").read_text(encoding="utf-8")
+    if not any(line.startswith(EXIM_USER + ":") for line in passwd.splitlines()):
+        passwd = passwd.rstrip("\n") + "\n%s:x:%d:%d:Exim (mailflow lab):/nonexistent:/usr/sbin/nologin\n" % (
+            EXIM_USER, uid, gid)
+    if not any(line.startswith(EXIM_USER + ":") for line in group.splitlines()):
+        group = group.rstrip("\n") + "\n%s:x:%d:\n" % (EXIM_USER, gid)
+    write_file(dirs["passwd"], passwd)
+    write_file(dirs["group"], group)
+    write_file(dirs["config"], exim_conf())
+    write_file(dirs["command"], exim_command_script(tree), 0o755)
+    return dirs["command"]
+
+
+def start_exim() -> subprocess.Popen:
+    refuse_taken("exim", exim_listen())
+    command = prepare_exim()
+    # -bV reads the configuration: a mistake shows here, with Exim's own message.
+    run([str(command), "-bV"], "exim -bV (configuration check)")
+    dirs = exim_dirs()
+    dirs["out"].parent.mkdir(parents=True, exist_ok=True)
+    with open(dirs["out"], "ab") as out:
+        return subprocess.Popen([str(command), "-bdf"], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, cwd=str(STATE_DIR))
+
+
+def stop_exim(pid: int) -> None:
+    terminate_tree(pid)
+    # Exim's own clean-up re-executes itself without root and leaves the pidfile behind.
+    pidfile = exim_dirs()["pidfile"]
+    if read_pid(pidfile) == pid:
+        pidfile.unlink()
+
+
+def exim_ready() -> bool:
+    banner = smtp_banner(EXIM["addr"], EXIM["port"])
+    if not banner or not banner.startswith("220 %s " % EXIM["hostname"]):
+        return False
+    # The tarpit address holds its greeting back: an accepted connection is enough.
+    try:
+        socket.create_connection((EXIM["tarpit_addr"], EXIM["port"]), timeout=2.0).close()
+    except OSError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- transport security lab: DANE and MTA-STS (issue 17)
+# named on DNS_PORT also serves two zones of these cases: POLICY_ZONE (unsigned: MTA-STS, TLS-RPT, and TLSA that no
+# signature covers) and DANE_ZONE (signed with dnssec-signzone; its KSK is the trust anchor of the validating
+# resolver). The `test` zone stays unsigned and unchanged. The resolver forwards everything to DNS_PORT, recursion
+# for loopback only, so nothing leaves the machine. The TLSA records are computed from the lab's certificates.
+
+RESOLVER_ADDR = "127.0.0.1"
+RESOLVER_PORT = 5354
+MTA_STS_ADDR = "127.0.0.16"
+MTA_STS_PORT = 443
+POLICY_ZONE = "policy.test"
+DANE_ZONE = "dane.test"
+MTA_STS_SCRIPT = REPO_DIR / "lab" / "servers" / "mtastsd.py"
+# Re-sign the DANE zone when its signatures are this old (dnssec-signzone signs for 30 days).
+RESIGN_AFTER = 7 * 86400
+STS_ID = "20261204T000000"
+STS_MAX_AGE = 604800
+GOOD_RUA = "mailto:tlsrpt@fabrikam.test,https://tlsrpt.fabrikam.test/v1/report"
+
+
+def sts_policy(mode: str, patterns: list, max_age: int = STS_MAX_AGE) -> str:
+    lines = "".join("mx: %s\r\n" % pattern for pattern in patterns)
+    return "version: STSv1\r\nmode: %s\r\n%smax_age: %d\r\n" % (mode, lines, max_age)
+
+
+# MTA-STS and TLS-RPT cases, each a mail domain under POLICY_ZONE: its MX (host, address or None for an existing
+# lab name), its _mta-sts and _smtp._tls TXT (None: absent), the A of mta-sts.<domain> (None: absent) and the HTTP
+# answer there (status, content type, body; None: the host is not in the server's certificate or map).
+FAB_MX = [(10, "mx1.fabrikam.test", None)]
+STS_CASES = {
+    # mx1.fabrikam.test is covered by the wildcard, not by the first pattern.
+    "enforce": {"mx": FAB_MX, "sts": "v=STSv1; id=%s" % STS_ID, "rpt": "v=TLSRPTv1; rua=%s" % GOOD_RUA,
+                "http": (200, "text/plain", sts_policy("enforce", ["mail.fabrikam.test", "*.fabrikam.test"]))},
+    "testing": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID,
+                "rpt": "v=TLSRPTv1; rua=ftp://reports.fabrikam.test/tlsrpt",
+                "http": (200, "text/plain; charset=utf-8", sts_policy("testing", ["mx1.fabrikam.test"], 86400))},
+    "syntax": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": "v=TLSRPTv1",
+               "http": (200, "text/plain", "version: STSv1\r\nmode: strict\r\nmx: mx1.fabrikam.test\r\n")},
+    "uncovered": {"mx": FAB_MX + [(20, EXIM["hostname"], None)], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None,
+                  "http": (200, "text/plain", sts_policy("enforce", ["*.fabrikam.test"]))},
+    # The MX name is not on the certificate its address presents (mx1.fabrikam.test's).
+    "badcert": {"mx": [(10, "mx.badcert.policy.test", "127.0.0.11")], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None,
+                "http": (200, "text/plain", sts_policy("enforce", ["*.badcert.policy.test"]))},
+    "nohost": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None, "a": None, "http": None},
+    "refused": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None, "a": REFUSED_ADDR, "http": None},
+    "tlsname": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None, "http": None},
+    "notfound": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None,
+                 "http": (404, "text/plain", "no policy here\n")},
+    "ctype": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None,
+              "http": (200, "text/html", "<html>" + sts_policy("enforce", ["mx1.fabrikam.test"]) + "</html>")},
+    "big": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=%s" % STS_ID, "rpt": None,
+            "http": (200, "text/plain", sts_policy("enforce", ["mx1.fabrikam.test"]) + "# " + "x" * 70000 + "\r\n")},
+    "badtxt": {"mx": FAB_MX[:1], "sts": "v=STSv1; id=not-alnum!", "rpt": None, "a": None, "http": None},
+    # TLSA that matches mx1's certificate, in a zone nothing signs.
+    "unsigned": {"mx": [(10, "mx.unsigned.policy.test", "127.0.0.11")], "sts": None, "rpt": None, "a": None,
+                 "http": None, "tlsa": [("mx1", 3, 1, 1)]},
+}
+
+# DANE cases, each a mail domain <name>.dane.test with MX mx.<name>.dane.test at `addr`; `tlsa`: (certificate,
+# usage, selector, matching type) where certificate is a lab TLS file name, or (certificate, ..., "wrong") for a
+# record that does not match. ehlo_rejected_helo_ok (faultd behaviour 9, 127.0.2.10) offers no STARTTLS.
+DANE_CASES = {
+    "ee-00": {"addr": "127.0.0.11", "tlsa": [("mx1", 3, 0, 0)]},
+    "ee-01": {"addr": "127.0.0.11", "tlsa": [("mx1", 3, 0, 1)]},
+    "ee-02": {"addr": "127.0.0.11", "tlsa": [("mx1", 3, 0, 2)]},
+    "ee-10": {"addr": "127.0.0.11", "tlsa": [("mx1", 3, 1, 0)]},
+    "ee-11": {"addr": "127.0.0.11", "tlsa": [("ca", 3, 1, 1), ("mx1", 3, 1, 1)]},
+    "ee-12": {"addr": "127.0.0.11", "tlsa": [("mx1", 3, 1, 2)]},
+    "ta": {"addr": EXIM["addr"], "tlsa": [("ca", 2, 0, 1), ("ca", 2, 1, 1)]},
+    "nomatch": {"addr": "127.0.0.11", "tlsa": [("mx2", 3, 1, 1), ("ca", 3, 0, 1), ("mx1", 3, 1, 1, "wrong")]},
+    "notls": {"addr": "127.0.2.10", "tlsa": [("mx1", 3, 1, 1)]},
+    "notlsa": {"addr": "127.0.0.11", "tlsa": []},
+    "exim": {"addr": EXIM["addr"], "tlsa": [("exim", 3, 1, 1)]},
+}
+
+
+def policy_dirs() -> dict:
+    return {
+        "zones": state_path("named"),
+        "keys": state_path("named", "keys-%s" % DANE_ZONE),
+        "resolver": state_path("resolver"),
+        "mta_sts": state_path("mta-sts"),
+    }
+
+
+def der_element(data: bytes, pos: int) -> tuple:
+    """(tag, start of the element, start of its content, end) of the DER element at pos."""
+    tag, length, content = data[pos], data[pos + 1], pos + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, content = int.from_bytes(data[content:content + count], "big"), content + count
+    return tag, pos, content, content + length
+
+
+def cert_material(name: str) -> dict:
+    """DER of a lab certificate (tls/<name>.crt) and of its SubjectPublicKeyInfo (the TBSCertificate's field after
+    the subject: version, serial, signature, issuer, validity, subject, SPKI)."""
+    import ssl
+    der = ssl.PEM_cert_to_DER_cert(state_path("tls", "%s.crt" % name).read_text(encoding="ascii"))
+    _tag, _start, tbs, tbs_end = der_element(der, der_element(der, 0)[2])
+    fields = []
+    while tbs < tbs_end:
+        tag, start, _content, tbs = der_element(der, tbs)
+        if tag != 0xA0:
+            fields.append((start, tbs))
+    spki_start, spki_end = fields[5]
+    return {0: der, 1: der[spki_start:spki_end]}
+
+
+def tlsa_rdata(material: dict, usage: int, selector: int, matching: int, wrong: bool = False) -> str:
+    import hashlib
+    data = material[selector]
+    digest = {0: lambda blob: blob, 1: lambda blob: hashlib.sha256(blob).digest(),
+              2: lambda blob: hashlib.sha512(blob).digest()}[matching](data)
+    if wrong:
+        digest = bytes(byte ^ 0xFF for byte in digest[:4]) + digest[4:]
+    return "%d %d %d %s" % (usage, selector, matching, digest.hex())
+
+
+def zone_head(zone: str) -> list:
+    return ["$TTL %d" % ZONE_TTL, "$ORIGIN %s." % zone,
+            "@ IN SOA ns.test. hostmaster.test. ( SERIAL 300 60 3600 %d )" % NEGATIVE_TTL, "@ IN NS ns.test.", ""]
+
+
+def with_serial(lines: list) -> str:
+    body = "\n".join(lines) + "\n"
+    return body.replace("SERIAL", str(zlib.crc32(body.encode("utf-8")) & 0x7FFFFFFF), 1)
+
+
+def txt(text: str) -> str:
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def policy_zone_text(materials) -> str:
+    lines = zone_head(POLICY_ZONE)
+    for name, case in STS_CASES.items():
+        for preference, host, addr in case["mx"]:
+            lines.append("%s IN MX %d %s." % (name, preference, host))
+            if addr:
+                lines.append("%s. IN A %s" % (host, addr))
+        if case["sts"]:
+            lines.append("_mta-sts.%s IN TXT %s" % (name, txt(case["sts"])))
+        if case["rpt"]:
+            lines.append("_smtp._tls.%s IN TXT %s" % (name, txt(case["rpt"])))
+        address = case.get("a", MTA_STS_ADDR)
+        if address:
+            lines.append("mta-sts.%s IN A %s" % (name, address))
+        for cert, usage, selector, matching in case.get("tlsa", []):
+            lines.append("_25._tcp.%s. IN TLSA %s" % (case["mx"][0][1], tlsa_rdata(materials(cert), usage, selector,
+                                                                                   matching)))
+        lines.append("")
+    return with_serial(lines)
+
+
+def dane_zone_text(materials) -> str:
+    lines = zone_head(DANE_ZONE)
+    for name, case in DANE_CASES.items():
+        lines.append("%s IN MX 10 mx.%s" % (name, name))
+        lines.append("mx.%s IN A %s" % (name, case["addr"]))
+        for record in case["tlsa"]:
+            lines.append("_25._tcp.mx.%s IN TLSA %s" % (name, tlsa_rdata(materials(record[0]), *record[1:4],
+                                                                         wrong=len(record) > 4)))
+        lines.append("")
+    return with_serial(lines)
+
+
+def dane_anchor() -> str:
+    """The KSK's DNSKEY as a trust-anchors clause."""
+    for key_file in sorted(policy_dirs()["keys"].glob("K%s.+*.key" % DANE_ZONE)):
+        for line in key_file.read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if line.startswith(";") or "DNSKEY" not in fields:
+                continue
+            rest = fields[fields.index("DNSKEY") + 1:]
+            if rest[0] == "257":
+                return '"%s." static-key %s %s %s "%s";' % (DANE_ZONE, rest[0], rest[1], rest[2], "".join(rest[3:]))
+    raise LabError("no KSK for %s in %s" % (DANE_ZONE, policy_dirs()["keys"]))
+
+
+def sign_dane_zone(unsigned: Path, signed: Path, changed: bool) -> bool:
+    keys = policy_dirs()["keys"]
+    if not list(keys.glob("K%s.+*.key" % DANE_ZONE)):
+        keys.mkdir(parents=True, exist_ok=True)
+        for extra in (["-f", "KSK"], []):
+            run(["dnssec-keygen", "-q", "-K", str(keys), "-a", "ECDSAP256SHA256"] + extra + ["-n", "ZONE", DANE_ZONE],
+                "dnssec-keygen %s" % DANE_ZONE)
+        changed = True
+    if not changed and signed.exists() and time.time() - signed.stat().st_mtime < RESIGN_AFTER:
+        return False
+    # -d: the dsset file goes with the keys, not into the working directory.
+    run(["dnssec-signzone", "-q", "-S", "-K", str(keys), "-d", str(keys), "-o", DANE_ZONE, "-f", str(signed) + ".tmp",
+         str(unsigned)],
+        "dnssec-signzone %s" % DANE_ZONE)
+    os.replace(str(signed) + ".tmp", signed)
+    return True
+
+
+def policy_zone_stanzas() -> str:
+    zones = policy_dirs()["zones"]
+    return ('zone "%s" { type primary; file "%s/db.%s"; };\n' % (POLICY_ZONE, zones, POLICY_ZONE)
+            + 'zone "%s" { type primary; file "%s/db.%s.signed"; };\n' % (DANE_ZONE, zones, DANE_ZONE))
+
+
+def ensure_policy_zones() -> bool:
+    """Write the two zones (signing the DANE one); True when named must reload. Needs the lab's TLS material."""
+    ensure_tls()
+    cache = {}
+
+    def materials(name):
+        if name not in cache:
+            cache[name] = cert_material(name)
+        return cache[name]
+    zones = policy_dirs()["zones"]
+    changed = write_if_changed(zones / ("db.%s" % POLICY_ZONE), policy_zone_text(materials))
+    dane_changed = write_if_changed(zones / ("db.%s" % DANE_ZONE), dane_zone_text(materials))
+    signed = sign_dane_zone(zones / ("db.%s" % DANE_ZONE), zones / ("db.%s.signed" % DANE_ZONE), dane_changed)
+    return changed or signed
+
+
+def resolver_conf() -> str:
+    base = policy_dirs()["resolver"]
+    return """// generated by lab/real/labctl: a validating resolver for the lab zones (sets AD on dane.test answers)
+options {
+    directory "%(dir)s";
+    pid-file "%(dir)s/named.pid";
+    session-keyfile "%(dir)s/session.key";
+    managed-keys-directory "%(dir)s";
+    listen-on port %(port)d { %(addr)s; };
+    listen-on-v6 { none; };
+    recursion yes;
+    allow-query { 127.0.0.0/8; };
+    allow-recursion { 127.0.0.0/8; };
+    // Everything goes to the lab's authoritative named: no query leaves the machine.
+    forwarders { %(auth)s port %(auth_port)d; };
+    forward only;
+    dnssec-validation yes;
+    qname-minimization off;
+    // The lab zones change on every reload; keep nothing for long.
+    max-cache-ttl 5;
+    max-ncache-ttl 5;
+    notify no;
+};
+trust-anchors { %(anchor)s };
+controls { };
+logging {
+    channel lab_log { file "%(log)s" versions 0 size 5m; severity info; print-time yes; };
+    category default { lab_log; };
+    category lame-servers { null; };
+};
+""" % {"dir": base, "port": RESOLVER_PORT, "addr": RESOLVER_ADDR, "auth": DNS_ADDR, "auth_port": DNS_PORT,
+       "anchor": dane_anchor(), "log": state_path("logs", "resolver.log")}
+
+
+def resolver_running() -> int | None:
+    pid = read_pid(policy_dirs()["resolver"] / "named.pid")
+    if pid_alive(pid) and str(policy_dirs()["resolver"] / "named.conf") in proc_cmdline(pid):
+        return pid
+    return None
+
+
+def start_resolver() -> None:
+    refuse_taken("resolver", [(RESOLVER_ADDR, RESOLVER_PORT)], (socket.SOCK_STREAM, socket.SOCK_DGRAM))
+    base = policy_dirs()["resolver"]
+    base.mkdir(parents=True, exist_ok=True)
+    write_file(base / "named.conf", resolver_conf())
+    named = shutil.which("named") or "/usr/sbin/named"
+    run([named, "-4", "-c", str(base / "named.conf")], "named (validating resolver)")
+
+
+def resolver_ready() -> bool:
+    """The resolver answers and validates: the SOA of the signed zone comes with AD."""
+    proc = subprocess.run(["dig", "-p", str(RESOLVER_PORT), "@" + RESOLVER_ADDR, "+time=1", "+tries=1", "+dnssec",
+                           "SOA", DANE_ZONE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          check=False)
+    return any(line.startswith(";; flags:") and " ad" in line.split(";")[2] for line in proc.stdout.splitlines())
+
+
+def mta_sts_hosts() -> dict:
+    """Host name -> the HTTP answer, for every case the policy server serves (its certificate names them all)."""
+    hosts = {}
+    for name, case in STS_CASES.items():
+        if case["http"] is not None:
+            status, content_type, body = case["http"]
+            entry = {"status": status, "content_type": content_type, "body": body}
+            hosts["mta-sts.%s.%s" % (name, POLICY_ZONE)] = entry
+    return hosts
+
+
+def mta_sts_policies_text() -> str:
+    return json.dumps(mta_sts_hosts(), indent=1, sort_keys=True)
+
+
+def read_text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def mta_sts_running() -> int | None:
+    pid = read_pid(policy_dirs()["mta_sts"] / "mtastsd.pid")
+    if pid_alive(pid) and any(part.endswith("mtastsd.py") for part in proc_cmdline(pid)):
+        return pid
+    return None
+
+
+def start_mta_sts() -> subprocess.Popen:
+    refuse_taken("mta-sts", [(MTA_STS_ADDR, MTA_STS_PORT)])
+    base = policy_dirs()["mta_sts"]
+    base.mkdir(parents=True, exist_ok=True)
+    hosts = mta_sts_hosts()
+    # The certificate names every served host; a changed list gets a new one.
+    names_file = base / "names"
+    names = "\n".join(sorted(hosts)) + "\n"
+    if write_if_changed(names_file, names):
+        for suffix in ("crt", "key"):
+            state_path("tls", "mta-sts.%s" % suffix).unlink(missing_ok=True)
+    ensure_tls(hostnames={"mta-sts": sorted(hosts)})
+    write_file(base / "policies.json", mta_sts_policies_text())
+    argv = [sys.executable, str(MTA_STS_SCRIPT), "--listen", MTA_STS_ADDR, "--port", str(MTA_STS_PORT),
+            "--cert", str(state_path("tls", "mta-sts.crt")), "--key", str(state_path("tls", "mta-sts.key")),
+            "--policies", str(base / "policies.json"), "--pid-file", str(base / "mtastsd.pid")]
+    with open(state_path("logs", "mta-sts.log"), "ab") as out:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, cwd=str(STATE_DIR))
+
+
+def mta_sts_ready() -> bool:
+    if mta_sts_running() is None:
+        return False
+    try:
+        socket.create_connection((MTA_STS_ADDR, MTA_STS_PORT), timeout=2.0).close()
+    except OSError:
+        return False
+    return True
+
+
+POLICY_COMPONENTS = ("resolver", "mta-sts")
+
+
+def start_policy_components(names, started: list) -> list:
+    """Start the resolver and the policy server when they are not running (a running resolver reloads a changed
+    configuration); returns the Popen objects to watch during the readiness wait."""
+    procs = []
+    if "resolver" in names:
+        pid = resolver_running()
+        if pid is None:
+            start_resolver()
+            started.append("resolver")
+        elif write_if_changed(policy_dirs()["resolver"] / "named.conf", resolver_conf()):
+            os.kill(pid, signal.SIGHUP)
+    if "mta-sts" in names:
+        pid = mta_sts_running()
+        if pid is not None and mta_sts_policies_text() != read_text_or_empty(policy_dirs()["mta_sts"] / "policies.json"):
+            # The server reads its policies at start: a changed set needs a new one.
+            terminate_tree(pid)
+            pid = None
+        if pid is None:
+            procs.append(start_mta_sts())
+            started.append("mta-sts")
+    return procs
+
+
+def wait_ready(names, procs=()) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = list(names)
+    while pending and time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise LabError("%s exited with %s during start" % (" ".join(proc.args[:2]), proc.returncode))
+        pending = [name for name in pending if not component_ready(name)]
+        if pending:
+            time.sleep(0.05)
+    if pending:
+        raise LabError("not answering after %.0f s: %s" % (READY_TIMEOUT, ", ".join(
+            "%s (log: %s)" % (name, log_hint(name)) for name in pending)))
+
+
+def start_only(names) -> str:
+    """`labctl start resolver mta-sts`: only these (named reloads changed zones, or starts when it is down)."""
+    smuggling = ["postfix-%s" % name for name in senderlab.SMUGGLING_INSTANCES]
+    unknown = [name for name in names if name not in POLICY_COMPONENTS and name not in smuggling]
+    if unknown:
+        raise LabError("start takes only %s by name (got %s); without names it starts the whole lab"
+                       % (", ".join(POLICY_COMPONENTS + tuple(smuggling)), ", ".join(unknown)))
+    with StateLock():
+        state_path("logs").mkdir(parents=True, exist_ok=True)
+        started = []
+        named_action = ensure_named(fault_behaviours())
+        procs = start_policy_components(names, started)
+        for name in [name for name in names if name in smuggling]:
+            if postfix_running(name[len("postfix-"):]) is None:
+                start_postfix(name[len("postfix-"):])
+                started.append(name)
+        wait_ready(["named"] + list(names), procs)
+    done = (["started " + ", ".join(started)] if started else []) + (
+        ["named %s" % named_action] if named_action else [])
+    return "mailflow lab: %s" % ("; ".join(done) or "already running")
+
+
 # ---------------------------------------------------------------- components
 
 def smtp_sockets(name: str) -> list:
@@ -791,7 +1557,8 @@ def smtp_sockets(name: str) -> list:
 
 
 def component_names() -> list:
-    return ["named", "dovecot"] + ["postfix-%s" % name for name in INSTANCES] + ["faultd"]
+    return ["named", "dovecot", roundtriplab.COMPONENT] + ["postfix-%s" % name for name in INSTANCES] + [
+        "faultd", "exim", "resolver", "mta-sts"]
 
 
 def component_pid(component: str) -> int | None:
@@ -799,8 +1566,16 @@ def component_pid(component: str) -> int | None:
         return named_running()
     if component == "dovecot":
         return dovecot_running()
+    if component == roundtriplab.COMPONENT:
+        return roundtriplab.dovecot_running(STATE_DIR, read_pid, pid_alive, proc_cmdline)
     if component == "faultd":
         return faultd_running()
+    if component == "exim":
+        return exim_running()
+    if component == "resolver":
+        return resolver_running()
+    if component == "mta-sts":
+        return mta_sts_running()
     return postfix_running(component[len("postfix-"):])
 
 
@@ -809,12 +1584,20 @@ def component_ready(component: str) -> bool:
         return dns_answers()
     if component == "dovecot":
         return unix_socket_answers(dovecot_auth_socket())
+    if component == roundtriplab.COMPONENT:
+        return roundtriplab.dovecot_ready(STATE_DIR)
     if component == "faultd":
         # faultd writes its map only once every listener is bound.
         if not state_path("fault-map.json").exists():
             return False
         banner = smtp_banner(FAULT_BASE, FAULT_PORT)
         return bool(banner) and banner.startswith("220 ")
+    if component == "exim":
+        return exim_ready()
+    if component == "resolver":
+        return resolver_ready()
+    if component == "mta-sts":
+        return mta_sts_ready()
     name = component[len("postfix-"):]
     for addr, port in smtp_sockets(name):
         banner = smtp_banner(addr, port)
@@ -828,15 +1611,29 @@ def component_endpoints(component: str) -> str:
         return "%s:%d udp+tcp" % (DNS_ADDR, DNS_PORT)
     if component == "dovecot":
         return str(dovecot_auth_socket())
+    if component == roundtriplab.COMPONENT:
+        return roundtriplab.endpoints()
     if component == "faultd":
         return "%s.. port %d" % (FAULT_BASE, FAULT_PORT)
+    if component == "exim":
+        return "%s %s (greeting after %d s)" % (
+            fmt_addr(EXIM["addr"], EXIM["port"]), fmt_addr(EXIM["tarpit_addr"], EXIM["port"]), EXIM["tarpit_delay"])
+    if component == "resolver":
+        return "%s:%d udp+tcp (validating, trust anchor %s)" % (RESOLVER_ADDR, RESOLVER_PORT, DANE_ZONE)
+    if component == "mta-sts":
+        return "https://%s:%d (mta-sts.<domain>.%s)" % (MTA_STS_ADDR, MTA_STS_PORT, POLICY_ZONE)
     return " ".join(fmt_addr(addr, port) for addr, port in smtp_sockets(component[len("postfix-"):]))
 
 
 def log_hint(component: str) -> Path:
     if component.startswith("postfix-"):
         return postfix_dirs(component[len("postfix-"):])["log"]
-    return state_path("logs", {"named": "named.log", "dovecot": "dovecot.log", "faultd": "faultd.out"}[component])
+    if component == "exim":
+        return exim_dirs()["out"]
+    if component == roundtriplab.COMPONENT:
+        return roundtriplab.dirs(STATE_DIR)["log"]
+    return state_path("logs", {"named": "named.log", "dovecot": "dovecot.log", "faultd": "faultd.out",
+                               "resolver": "resolver.log", "mta-sts": "mta-sts.log"}[component])
 
 
 # ---------------------------------------------------------------- commands
@@ -874,11 +1671,23 @@ def start_components() -> str:
         if dovecot_running() is None:
             start_dovecot()
             started.append("dovecot")
+        if component_pid(roundtriplab.COMPONENT) is None:
+            roundtriplab.start_dovecot(STATE_DIR, state_path("tls"), run, write_file)
+            started.append(roundtriplab.COMPONENT)
         # faultd binds its sockets while the Postfix instances run their start-up checks.
         faultd_proc = None
         if faultd_present and faultd_running() is None:
             faultd_proc = start_faultd()
             started.append("faultd")
+        exim_proc, exim_error = None, None
+        if exim_running() is None:
+            # Exim needs its packages (apt, once): when that fails, the rest of the lab still starts.
+            try:
+                exim_proc = start_exim()
+                started.append("exim")
+            except LabError as exc:
+                exim_error = str(exc)
+        policy_procs = start_policy_components(POLICY_COMPONENTS, started)
         postfix_todo = [name for name in INSTANCES if postfix_running(name) is None]
         errors = []
 
@@ -897,13 +1706,19 @@ def start_components() -> str:
             raise LabError("\n".join(errors))
         started += ["postfix-%s" % name for name in postfix_todo]
 
-        wanted = [name for name in component_names() if name != "faultd" or faultd_present]
+        wanted = [name for name in component_names()
+                  if (name != "faultd" or faultd_present) and (name != "exim" or exim_error is None)]
         deadline = time.monotonic() + READY_TIMEOUT
         pending = list(wanted)
         while pending and time.monotonic() < deadline:
             if faultd_proc is not None and faultd_proc.poll() is not None:
                 raise LabError("fault server exited with %s during start; see %s"
                                % (faultd_proc.returncode, log_hint("faultd")))
+            if exim_proc is not None and exim_proc.poll() is not None:
+                raise LabError("exim exited with %s during start; see %s and %s"
+                               % (exim_proc.returncode, log_hint("exim"), exim_dirs()["log"] / "paniclog"))
+            if any(proc.poll() is not None for proc in policy_procs):
+                raise LabError("the MTA-STS policy server exited during start; see %s" % log_hint("mta-sts"))
             pending = [name for name in pending if not component_ready(name)]
             if pending:
                 time.sleep(0.05)
@@ -912,6 +1727,8 @@ def start_components() -> str:
                 "%s (log: %s)" % (name, log_hint(name)) for name in pending)))
         if not faultd_present:
             raise LabError("fault server missing: %s does not exist; everything else is up" % FAULTD_SCRIPT)
+        if exim_error is not None:
+            raise LabError("exim did not start; everything else is up: %s" % exim_error)
     done = (["started " + ", ".join(started)] if started else []) + (
         ["reloaded the zone"] if named_action == "reloaded" else [])
     return "mailflow lab up: %s" % ("; ".join(done) or "already running")
@@ -974,9 +1791,12 @@ def run_in_reaper(name: bytes, work) -> dict:
         return {"error": "the %s process died without a report" % name.decode()}
 
 
-def cmd_start(_args) -> int:
+def cmd_start(args) -> int:
     require_root()
-    outcome = run_in_reaper(b"mailflow-reaper", lambda: {"message": start_components()})
+    if args.components:
+        outcome = run_in_reaper(b"mailflow-reaper", lambda: {"message": start_only(args.components)})
+    else:
+        outcome = run_in_reaper(b"mailflow-reaper", lambda: {"message": start_components()})
     if "error" in outcome:
         print("labctl start: %s" % outcome["error"], file=sys.stderr)
         return 2 if outcome.get("lab_error") else 3
@@ -986,16 +1806,24 @@ def cmd_start(_args) -> int:
 
 def cmd_stop(args) -> int:
     require_root()
+    unknown = [name for name in args.components if name not in component_names()]
+    if unknown:
+        raise LabError("unknown component %s (components: %s)" % (", ".join(unknown), ", ".join(component_names())))
+    if args.purge and args.components:
+        raise LabError("--purge removes the whole state dir: it cannot go with a list of components")
     if not STATE_DIR.exists():
         return 0
+    chosen = args.components or component_names()
     with StateLock():
         jobs = []
-        for component in component_names():
+        for component in chosen:
             pid = component_pid(component)
             if pid is None:
                 continue
             if component.startswith("postfix-"):
                 jobs.append((stop_postfix, (component[len("postfix-"):], pid)))
+            elif component == "exim":
+                jobs.append((stop_exim, (pid,)))
             else:
                 jobs.append((terminate_tree, (pid,)))
         errors = []
@@ -1013,7 +1841,7 @@ def cmd_stop(args) -> int:
             thread.join()
         if errors:
             raise LabError("\n".join(errors))
-        left = [name for name in component_names() if component_pid(name)]
+        left = [name for name in chosen if component_pid(name)]
         if left:
             raise LabError("still running: %s" % ", ".join(left))
     if args.purge:
@@ -1027,7 +1855,7 @@ def cmd_status(_args) -> int:
     all_up = True
     for name in component_names():
         if name == "faultd" and not FAULTD_SCRIPT.exists():
-            print("%-18s absent   (%s missing)" % (name, FAULTD_SCRIPT))
+            print("%-22s absent   (%s missing)" % (name, FAULTD_SCRIPT))
             all_up = False
             continue
         pid = component_pid(name) if STATE_DIR.exists() else None
@@ -1036,7 +1864,7 @@ def cmd_status(_args) -> int:
         else:
             state = "up" if component_ready(name) else "stalled"
         all_up = all_up and state == "up"
-        print("%-18s %-8s pid %-8s %s" % (name, state, pid or "-", component_endpoints(name)))
+        print("%-22s %-8s pid %-8s %s" % (name, state, pid or "-", component_endpoints(name)))
     return 0 if all_up else 1
 
 
@@ -1077,8 +1905,34 @@ def env_vars() -> dict:
         "MAILFLOW_LAB_FAULT_MAP": state_path("fault-map.json"),
         "MAILFLOW_LAB_FAULT_LOG": state_path("fault.jsonl"),
         "MAILFLOW_LAB_FAULT_PIDFILE": state_path("faultd.pid"),
+        "MAILFLOW_LAB_EXIM_HOSTNAME": EXIM["hostname"],
+        "MAILFLOW_LAB_EXIM_ADDR": EXIM["addr"],
+        "MAILFLOW_LAB_EXIM_PORT": EXIM["port"],
+        "MAILFLOW_LAB_EXIM_DOMAIN": EXIM["domain"],
+        "MAILFLOW_LAB_EXIM_USERS": " ".join(EXIM["users"]),
+        "MAILFLOW_LAB_EXIM_TARPIT_HOSTNAME": EXIM["tarpit_hostname"],
+        "MAILFLOW_LAB_EXIM_TARPIT_ADDR": EXIM["tarpit_addr"],
+        "MAILFLOW_LAB_EXIM_TARPIT_DOMAIN": EXIM["tarpit_domain"],
+        "MAILFLOW_LAB_EXIM_TARPIT_DELAY": EXIM["tarpit_delay"],
+        "MAILFLOW_LAB_EXIM_COMMAND": exim_dirs()["command"],
+        "MAILFLOW_LAB_EXIM_CONFIG": exim_dirs()["config"],
+        "MAILFLOW_LAB_EXIM_LOG": exim_dirs()["log"] / "mainlog",
+        "MAILFLOW_LAB_EXIM_PIDFILE": exim_dirs()["pidfile"],
+        "MAILFLOW_LAB_RESOLVER_ADDR": RESOLVER_ADDR,
+        "MAILFLOW_LAB_RESOLVER_PORT": RESOLVER_PORT,
+        "MAILFLOW_LAB_DANE_ZONE": DANE_ZONE,
+        "MAILFLOW_LAB_POLICY_ZONE": POLICY_ZONE,
+        "MAILFLOW_LAB_MTA_STS_ADDR": MTA_STS_ADDR,
+        "MAILFLOW_LAB_MTA_STS_PORT": MTA_STS_PORT,
     })
+    values.update(roundtriplab.env_values(STATE_DIR))
     return {key: str(value) for key, value in values.items()}
+
+
+def cmd_fetch_exim(_args) -> int:
+    require_root()
+    print(fetch_exim())
+    return 0
 
 
 def cmd_env(args) -> int:
@@ -1094,14 +1948,19 @@ def cmd_env(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("start", help="start what is not running and wait until everything answers")
-    stop = sub.add_parser("stop", help="stop everything the lab started")
+    start = sub.add_parser("start", help="start what is not running and wait until everything answers")
+    start.add_argument("components", nargs="*", metavar="COMPONENT",
+                       help="only these (resolver, mta-sts); named reloads changed zones")
+    stop = sub.add_parser("stop", help="stop everything the lab started, or only the components named")
     stop.add_argument("--purge", action="store_true", help="also remove the state directory")
+    stop.add_argument("components", nargs="*", metavar="COMPONENT", help="named, dovecot, postfix-mx1, ..., exim")
     sub.add_parser("status", help="show what runs; exit 0 only if everything is up")
     env = sub.add_parser("env", help="print KEY=VALUE lines for the tests")
     env.add_argument("--json", action="store_true", help="print a JSON object instead")
+    sub.add_parser("fetch-exim", help="download and unpack Exim's Debian packages into the cache (idempotent)")
     args = parser.parse_args(argv)
-    handler = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env}[args.command]
+    handler = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env,
+               "fetch-exim": cmd_fetch_exim}[args.command]
     # `labctl status | head` should end quietly, as other command-line tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:

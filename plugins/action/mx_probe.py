@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Runs the mx_probe module and merges its facts with earlier ones."""
+"""Runs the mx_probe module (on Windows hosts: its Windows path) and merges its facts with earlier ones."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ from ansible_collections.mailops.mailflow.plugins.plugin_utils._facts import Mai
 
 
 class ActionModule(MailflowFactsAction):
-    pass
+    MODULE = 'mx_probe'

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Report and baseline filters; each filter is documented in the .yml file of its name next to this one."""
@@ -15,7 +14,7 @@ def _translate_errors(function):
         try:
             return function(*args, **kwargs)
         except _report.ReportError as exc:
-            raise AnsibleFilterError('%s: %s' % (function.__name__, exc))
+            raise AnsibleFilterError(f'{function.__name__}: {exc}') from exc
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
     return wrapper
@@ -81,7 +80,7 @@ def baseline_markdown(diff, title=None):
     return _baseline.render_markdown(diff, title=title)
 
 
-class FilterModule(object):
+class FilterModule:
     """mailops.mailflow report and baseline filters."""
 
     def filters(self):

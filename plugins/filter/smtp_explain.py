@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -15,7 +14,8 @@ description:
     C(connection_refused), or a step result of M(mailops.mailflow.smtp_probe)) and returns what it means, its likely
     causes and what to do.
   - Uses the same diagnosis catalog as the probe modules (the Exchange Telnet guide's cases, RFC 5321, RFC 3463 and
-    known Exchange, Exchange Online, Postfix and Gmail codes).
+    known Exchange, Exchange Online, Postfix, Gmail, Exim, OpenSMTPD, Sendmail, Mimecast, Proofpoint, Cisco Secure
+    Email and Barracuda replies).
   - Never fails on odd input; anything it cannot read is explained with category V(unknown).
 positional: _input
 options:
@@ -38,6 +38,15 @@ options:
       - Whether to use the enhanced status code. V(true) when the server offered ENHANCEDSTATUSCODES, V(false) to
         ignore it. By default it is used when its class matches the basic code.
     type: bool
+  context:
+    description:
+      - What was true in the dialogue when the reply came, so the causes fit it. Keys (all optional)
+        C(authenticated) (AUTH got 2xx), C(tls) (TLS was active), C(port), and C(server) (V(exchange),
+        V(exchange_online), V(postfix), V(exim), V(opensmtpd), V(sendmail), V(mimecast), V(proofpoint), V(cisco),
+        V(barracuda)).
+      - For example a relay refusal after a successful AUTH is explained with the causes that fit an authenticated
+        client, not an anonymous one.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -52,6 +61,11 @@ EXAMPLES = r"""
 - name: Explain the last step of a probe
   ansible.builtin.debug:
     msg: "{{ probe.steps[-1] | mailops.mailflow.smtp_explain(port=probe.target.port) }}"
+
+- name: Explain a relay refusal that came after a successful AUTH
+  ansible.builtin.debug:
+    msg: "{{ ('550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain'
+              | mailops.mailflow.smtp_explain(step='rcpt', context={'authenticated': true, 'port': 587})).causes }}"
 
 - name: Remedies for every rejected recipient
   ansible.builtin.debug:
@@ -103,7 +117,8 @@ _value:
       description: The condition name, when one was given.
       type: str
     vendor:
-      description: The vendor whose meaning matched (V(exchange), V(exchange_online), V(postfix), V(gmail)), or V(null).
+      description: The vendor whose meaning matched (V(exchange), V(exchange_online), V(postfix), V(gmail), V(exim),
+        V(opensmtpd), V(sendmail), V(mimecast), V(proofpoint), V(cisco), V(barracuda)), or V(null).
       type: str
     matched_by:
       description: Which catalog lookup tier answered (V(exact), V(code_enhanced), V(enhanced), ..., V(unknown)).
@@ -113,12 +128,12 @@ _value:
 from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis.classifier import explain
 
 
-def smtp_explain(value, step=None, port=None, enhanced_trusted=None):
+def smtp_explain(value, step=None, port=None, enhanced_trusted=None, context=None):
     """Explain an SMTP reply, code or condition (see DOCUMENTATION)."""
-    return explain(value, step=step, port=port, enhanced_trusted=enhanced_trusted)
+    return explain(value, step=step, port=port, enhanced_trusted=enhanced_trusted, context=context)
 
 
-class FilterModule(object):
+class FilterModule:
     """mailops.mailflow diagnosis filters."""
 
     def filters(self):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -150,7 +149,7 @@ class LookupModule(LookupBase):
             try:
                 domains = normalize_domains(list(terms))
             except ValueError as exc:
-                raise OptionError('term', str(exc))
+                raise OptionError('term', str(exc)) from None
             options = MxOptions(
                 nameservers=self.get_option('nameservers'),
                 port=self.get_option('port'),
@@ -165,12 +164,12 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError(missing_dnspython_message('the controller'))
             records = resolve_many(domains, options)
         except (OptionError, DnsConfigError) as exc:
-            raise AnsibleLookupError('mailops.mailflow.mx: %s' % exc)
+            raise AnsibleLookupError(f'mailops.mailflow.mx: {exc}') from exc
 
         exchangers = []
         for record in records:
             if record['status'] in FAILED_STATUSES:
-                raise AnsibleLookupError('mailops.mailflow.mx: %s: %s: %s' % (record['domain'], record['status'], record['error']))
+                raise AnsibleLookupError('mailops.mailflow.mx: {}: {}: {}'.format(record['domain'], record['status'], record['error']))
             for exchanger in record['exchangers']:
                 entry = {'domain': record['domain']}
                 entry.update(exchanger)

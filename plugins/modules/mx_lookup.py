@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -23,13 +22,19 @@ description:
     of the host are never appended. That is why the guide types the trailing dot.
   - Each domain is stored in C(ansible_facts.mailflow.mx[<domain>]). A later lookup adds to these facts and erases
     nothing; the action plugin merges them.
-  - DNS outcomes (NXDOMAIN, SERVFAIL, timeout) are results with a O(ignore:status) and a diagnosis, not task failures.
-    The task fails only for invalid options, a missing dnspython, or a host without resolver configuration.
+  - DNS outcomes (NXDOMAIN, SERVFAIL, timeout, null MX) come with a O(ignore:status) and a diagnosis. A domain that
+    cannot take mail as checked (RV(passed) is false) fails the task, as M(ansible.builtin.uri) and
+    M(ansible.builtin.wait_for) do when a check does not pass, with a one-line RV(msg); the failed result keeps every
+    return value (Ansible does not store a failed task's facts, see O(fail_on_failure)). With
+    O(fail_on_failure=false) it is a result instead, for runs that collect results, as the collection's roles do.
+  - Invalid options, a missing dnspython, or a host without resolver configuration fail the task whatever
+    O(fail_on_failure) says.
 options:
   domain:
     description:
       - The mail domain to look up, with or without the trailing dot.
-      - Internationalized names are accepted and reported in their ASCII (C(xn--)) form.
+      - Internationalized names are accepted and reported in their ASCII (C(xn--)) form, encoded with IDNA 2008
+        (UTS 46), which needs the Python package C(idna) on the managed host.
       - Exactly one of O(domain) and O(domains) is required.
     type: str
   domains:
@@ -105,6 +110,16 @@ options:
         use it to say which check a lookup is (check, role, domain, target, required); the report groups by it.
     type: dict
     default: {}
+  fail_on_failure:
+    description:
+      - Fail the task when RV(passed) is false (the status is not V(ok) or V(implicit_mx), no exchanger is usable, or
+        the exchangers differ from O(expect_exchangers)), with a one-line RV(msg) that names the domain(s), the
+        status, the condition and the diagnosis. The result keeps every other return value.
+      - Ansible does not add the facts of a failed task to the host's facts (they stay in the registered result,
+        under C(ansible_facts)). Where a report reads the facts, set O(fail_on_failure=false), as the roles do.
+      - Set it to V(false) to collect results instead (the collection's roles do, and their report decides).
+    type: bool
+    default: true
 requirements:
   - dnspython on the managed host (C(pip install dnspython) or C(apt install python3-dnspython))
 notes:
@@ -186,6 +201,8 @@ EXAMPLES = r'''
       - fabrikam.com
       - example.org
     ip_version: '4'
+    # Collect every domain's status; the next task lists those that cannot take mail.
+    fail_on_failure: false
   register: estate
 
 - name: Domains that cannot receive mail
@@ -202,11 +219,16 @@ EXAMPLES = r'''
     domain: fabrikam.com
     expect_exchangers: [mail1.fabrikam.com, mail2.fabrikam.com.]
     labels: {check: mx_set, domain: fabrikam.com}
-  register: mx_set
-  failed_when: not mx_set.passed
 '''
 
 RETURN = r'''
+msg:
+  description:
+    - Why the task failed. For a check that did not pass (O(fail_on_failure)), one line per run naming each domain
+      that cannot take mail as checked, with its status, condition and diagnosis summary.
+  returned: when the task fails
+  type: str
+  sample: "nxdomain.test: status nxdomain at mx (dns_nxdomain): The domain does not exist."
 domain:
   description: The domain looked up, lower-case, in ASCII form, without the trailing dot.
   returned: when O(domain) is given
@@ -456,6 +478,7 @@ from ansible_collections.mailops.mailflow.plugins.module_utils._dns.validate imp
     normalize_domain,
     normalize_domains,
 )
+from ansible_collections.mailops.mailflow.plugins.module_utils._outcome import failure_message
 
 ARGUMENT_SPEC = dict(
     domain=dict(type='str'),
@@ -471,6 +494,7 @@ ARGUMENT_SPEC = dict(
     name=dict(type='str'),
     expect_exchangers=dict(type='list', elements='str'),
     labels=dict(type='dict', default={}),
+    fail_on_failure=dict(type='bool', default=True),
 )
 MAIL_STATUSES = ('ok', 'implicit_mx')
 
@@ -483,12 +507,12 @@ def _validated(module):
             try:
                 normalize_domain(params['domain'])
             except ValueError as exc:
-                raise OptionError('domain', str(exc))
+                raise OptionError('domain', str(exc)) from None
         else:
             try:
                 normalize_domains(params['domains'])
             except ValueError as exc:
-                raise OptionError('domains', str(exc))
+                raise OptionError('domains', str(exc)) from None
         if params['name'] is not None and (not params['name'].strip() or any(ord(char) < 32 for char in params['name'])):
             raise OptionError('name', 'must be a non-empty key without control characters')
         if params['expect_exchangers'] is not None:
@@ -497,7 +521,7 @@ def _validated(module):
                 try:
                     expected.append(normalize_domain(host))
                 except ValueError as exc:
-                    raise OptionError('expect_exchangers[%d]' % index, str(exc))
+                    raise OptionError(f'expect_exchangers[{index}]', str(exc)) from None
             params['expect_exchangers'] = expected
         return MxOptions(
             nameservers=params['nameservers'],
@@ -535,7 +559,7 @@ def judged(record, expected, labels):
     record['mx_set'] = mx_set
     record['labels'] = labels
     if mx_set is not None and not mx_set['matches']:
-        notes = ['%s: %s' % (word, ', '.join(mx_set[word])) for word in ('missing', 'unexpected') if mx_set[word]]
+        notes = ['{}: {}'.format(word, ', '.join(mx_set[word])) for word in ('missing', 'unexpected') if mx_set[word]]
         if record['diagnosis'].get('status') == 'ok':
             record['diagnosis'] = diagnose(step='mx', error=errors.DNS_MX_SET_MISMATCH)
         else:
@@ -571,6 +595,9 @@ def main():
 
     result['changed'] = False
     result['ansible_facts'] = {'mailflow': {'mx': facts_entries}}
+    failure = failure_message('mx_lookup', result) if module.params['fail_on_failure'] else None
+    if failure:
+        module.fail_json(msg=failure, **result)
     module.exit_json(**result)
 
 

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -26,8 +25,14 @@ description:
   - Probes run concurrently on at most O(concurrency) threads. Two hundred exchangers that are slow to greet take
     about as long as the slowest one. An address that refuses or times out is connected to once per run; every
     other probe of it in the same run gets that failure without another attempt.
-  - A failed or undeliverable domain is a result, not a task failure. Use C(failed_when) on RV(verdict.deliverable).
-    The task fails only for invalid options, a missing dnspython, or a host without resolver configuration.
+  - A domain that is not deliverable fails the task, as M(ansible.builtin.uri) and M(ansible.builtin.wait_for) do
+    when a check does not pass. Its message is one line naming the domain(s), the step, the reply code and the
+    diagnosis summary, and the failed result keeps every return value (Ansible does not store a failed task's
+    facts, see O(fail_on_failure)). With O(fail_on_failure=false)
+    it is a result instead (RV(passed), RV(verdict.deliverable)), for runs that collect results, as the collection's
+    roles do.
+  - Invalid options, a missing dnspython, or a host without resolver configuration fail the task whatever
+    O(fail_on_failure) says.
   - Each domain is stored in C(ansible_facts.mailflow.routes[<domain>]). Later probes add to these facts and erase
     nothing; the action plugin merges them.
 options:
@@ -35,6 +40,8 @@ options:
     description:
       - The mail domain to probe, with or without the trailing dot. Exactly one of O(domain) and O(domains) is required.
       - Its result keys (RV(status), RV(exchangers), RV(probes), RV(verdict), ...) are returned at the top level.
+      - An internationalized name is encoded with IDNA 2008 (UTS 46), which needs the Python package C(idna) on the
+        managed host. A port (V(fabrikam.com:587)) is refused; the SMTP port of every exchanger is O(port).
     type: str
   domains:
     description:
@@ -136,7 +143,8 @@ options:
     type: str
   helo_name:
     description:
-      - The name said in C(EHLO)/C(HELO). Default is the managed host's fully qualified domain name.
+      - The name said in C(EHLO)/C(HELO). Default is the managed host's fully qualified domain name; when it has
+        none, an address literal of the local address of each connection (C([192.0.2.1])), never C(localhost).
     type: str
   mail_from:
     description:
@@ -245,14 +253,14 @@ options:
     description:
       - Seconds to wait for each address to accept the TCP connection. A dead (blackholed) address costs this once
         per run, whatever the number of domains that use it.
+      - Default is 10 seconds, or O(deadline) when that is shorter.
     type: float
-    default: 10.0
   command_timeout:
     description: Seconds to wait for the complete reply to one command (or the banner, or a TLS handshake).
     type: float
     default: 30.0
   deadline:
-    description: Seconds one probe (one address) may take in total. Must be at least O(connect_timeout).
+    description: Seconds one probe (one address) may take in total. When O(connect_timeout) is also set, at least that.
     type: float
     default: 60.0
   slow_threshold:
@@ -279,6 +287,16 @@ options:
         M(mailops.mailflow.smtp_probe). The collection's roles use it to say which check a probe is.
     type: dict
     default: {}
+  fail_on_failure:
+    description:
+      - Fail the task when a domain is not deliverable (RV(passed) is false), with a one-line RV(msg) that names
+        the domain(s), the step, the reply code and the diagnosis. The result keeps every other return value.
+      - Ansible does not add the facts of a failed task to the host's facts (they stay in the registered result,
+        under C(ansible_facts)). Where a report reads the facts, set O(fail_on_failure=false), as the roles do.
+      - Set it to V(false) to collect results instead (the collection's roles do, and their report decides).
+      - Check mode fails the same way; it only keeps the dialogues from sending a message.
+    type: bool
+    default: true
 requirements:
   - dnspython on the managed host (C(pip install dnspython) or C(apt install python3-dnspython))
 notes:
@@ -331,7 +349,6 @@ EXAMPLES = r'''
     mail_from: chris@contoso.com
     rcpt_to: [kate@fabrikam.com]
   register: route
-  failed_when: not route.verdict.deliverable
 
 - name: Say which exchanger took it, and why a preferred one did not
   ansible.builtin.debug:
@@ -349,6 +366,8 @@ EXAMPLES = r'''
     probe: first_success
     concurrency: 200
     connect_timeout: 5
+    # Collect every domain's verdict; the next task lists those that are not deliverable.
+    fail_on_failure: false
   register: partners
 
 - name: Domains this host cannot deliver to right now
@@ -381,7 +400,11 @@ EXAMPLES = r'''
 
 RETURN = r'''
 msg:
-  description: For O(domain), the verdict summary. For O(domains), a count of the outcomes.
+  description:
+    - For O(domain), the verdict summary, plus the queue identifier and the recipient counts of every message an
+      exchanger queued (O(send_message=true)). For O(domains), a count of the outcomes.
+    - When the task fails (O(fail_on_failure)), the domain(s) that are not deliverable, each with the step, the
+      reply code and the diagnosis summary, on one line.
   returned: always
   type: str
   sample: "primary-down.test: deliverable via mx2.fabrikam.test [127.0.0.12] (preference 20) after ..."
@@ -412,9 +435,10 @@ mx:
   type: dict
 probes:
   description:
-    - One M(mailops.mailflow.smtp_probe) result per address probed, in MTA order (target, steps, capabilities, tls,
-      recipients, queued_as, message_accepted, transcript, diagnosis, passed, elapsed_ms, warnings), plus the keys
-      below. Empty when no connection was made (null MX, NXDOMAIN, no usable exchanger).
+    - One M(mailops.mailflow.smtp_probe) result per address probed, in MTA order (target, server, steps,
+      capabilities, capabilities_before_tls, tls, recipients, queued_as, message_accepted, transcript, diagnosis,
+      passed, elapsed_ms, warnings), plus the keys below. Empty when no connection was made (null MX, NXDOMAIN,
+      no usable exchanger).
   returned: when O(domain) is given
   type: list
   elements: dict
@@ -607,6 +631,7 @@ from ansible_collections.mailops.mailflow.plugins.module_utils._dns.mx import (
     DnsUnavailable,
     missing_dnspython_message,
 )
+from ansible_collections.mailops.mailflow.plugins.module_utils._outcome import failure_message, route_summary
 from ansible_collections.mailops.mailflow.plugins.module_utils._route.engine import (
     DEFAULT_CONCURRENCY,
     MODES,
@@ -633,6 +658,7 @@ ROUTE_ARGSPEC = dict(
     implicit_mx=dict(type='bool', default=True),
     transcript_path=dict(type='path'),
     labels=dict(type='dict', default={}),
+    fail_on_failure=dict(type='bool', default=True),
 )
 ROUTE_ONLY_OPTIONS = tuple(ROUTE_ARGSPEC)
 # smtp_probe dialogue options that the shared spec does not hold; passed through like the others.
@@ -655,7 +681,7 @@ def write_transcripts(path, results):
     for result in results:
         for probe in result['probes']:
             target = probe['target']
-            lines.append('== %s: %s [%s] port %s, preference %s, %s ==' % (
+            lines.append('== {}: {} [{}] port {}, preference {}, {} =='.format(
                 result['domain'], probe['exchanger'], probe['address'], target.get('port'), probe['preference'],
                 probe['verdict_role']))
             lines.extend(probe['transcript'])
@@ -729,16 +755,16 @@ def main():
         result['passed'] = bool(result['verdict']['deliverable'])
     if params['domain'] is not None:
         output = dict(results[0])
-        output['msg'] = results[0]['verdict']['summary']
+        output['msg'] = route_summary(results[0])
         facts_entries = {name or results[0]['domain']: results[0]}
     else:
         counts = outcome_counts(results)
-        summary = ', '.join('%d %s' % (counts[key], key) for key in sorted(counts))
+        summary = ', '.join(f'{counts[key]} {key}' for key in sorted(counts))
         output = {
             'results': results,
             'outcomes': counts,
             'passed': all(result['passed'] for result in results),
-            'msg': '%d domain%s: %s' % (len(results), '' if len(results) == 1 else 's', summary),
+            'msg': '{} domain{}: {}'.format(len(results), '' if len(results) == 1 else 's', summary),
         }
         facts_entries = dict((result['domain'], result) for result in results)
     output['labels'] = params['labels']
@@ -748,10 +774,15 @@ def main():
     if params['transcript_path']:
         try:
             write_transcripts(params['transcript_path'], results)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='transcript_path: cannot write %s: %s' % (params['transcript_path'], to_native(exc)), **output)
+        except OSError as exc:
+            module.fail_json(msg='transcript_path: cannot write {}: {}'.format(params['transcript_path'], to_native(exc)), **output)
 
-    module.exit_json(changed=changed, ansible_facts={'mailflow': {'routes': facts_entries}}, **output)
+    facts = {'mailflow': {'routes': facts_entries}}
+    failure = failure_message('mx_probe', output) if params['fail_on_failure'] else None
+    if failure:
+        output['msg'] = failure
+        module.fail_json(changed=changed, ansible_facts=facts, **output)
+    module.exit_json(changed=changed, ansible_facts=facts, **output)
 
 
 if __name__ == '__main__':

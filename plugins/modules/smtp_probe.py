@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -19,8 +18,12 @@ description:
     code, text and timing.
   - The outcome is explained by the collection's diagnosis catalog (what failed, likely causes, what to do), and
     RV(passed) says whether every step got the reply it should (or the one O(expect) asks for).
-  - A failed probe is a result, not a task failure. Use C(failed_when) on RV(passed) to stop a play. The task fails only
-    for invalid options, before any connection is made.
+  - A probe that did not pass fails the task, as M(ansible.builtin.uri) and M(ansible.builtin.wait_for) do. Its message
+    is one line with the step, the reply code and the diagnosis summary, and the failed result keeps every return
+    value (Ansible does not store a failed task's facts, see O(fail_on_failure)). With O(fail_on_failure=false) it is
+    a result instead, and RV(passed) says whether it passed, for runs that collect results (the collection's roles do
+    this; the report decides).
+  - Invalid options fail the task before any connection is made, whatever O(fail_on_failure) says.
   - The result is also stored in C(ansible_facts.mailflow.smtp[<name>]). Later probes add to these facts and erase
     nothing; the action plugin merges them.
 options:
@@ -28,6 +31,9 @@ options:
     description:
       - The SMTP server, as a name or an IP address. Every address the name resolves to is tried in order until one
         accepts the connection, like an MTA does.
+      - The port goes in O(port), not here (V(127.0.0.1:2525) and V([::1]:25) are refused with a message saying so).
+      - An internationalized name is encoded with IDNA 2008 (UTS 46), which needs the Python package C(idna) on the
+        managed host; V(straße.de) is probed as C(xn--strae-oqa.de).
     type: str
     required: true
   port:
@@ -48,6 +54,7 @@ options:
       - V(implicit) speaks TLS from the first byte (port 465). V(none) never starts TLS.
       - After C(STARTTLS) the client says C(EHLO) again (step C(ehlo_tls)), and the capabilities are those announced
         over TLS.
+      - Protocol words are case-insensitive here and in every other option with choices (V(STARTTLS) is V(starttls)).
     type: str
     choices: [starttls, required, implicit, none]
     default: starttls
@@ -81,12 +88,16 @@ options:
     type: str
   helo_name:
     description:
-      - The name said in C(EHLO)/C(HELO). Default is the managed host's fully qualified domain name.
+      - The name said in C(EHLO)/C(HELO). Default is the managed host's fully qualified domain name. When the host
+        has none (only C(localhost) or a name without a dot), an address literal of the local address of the
+        connection, such as C([192.0.2.1]) or C([IPv6:2001:db8::1]) (RFC 5321 section 4.1.4), never C(localhost).
       - Remote servers often check that it matches the sending address and domain (the guide's note on source IP).
     type: str
   mail_from:
     description:
       - The envelope sender for C(MAIL FROM). An empty string sends the null sender C(<>).
+      - A non-ASCII domain is sent in its IDNA 2008 ASCII form, as in O(host); only a non-ASCII local part needs
+        C(SMTPUTF8).
       - Required when the dialogue goes as far as C(MAIL FROM) (see O(quit_after)).
     type: str
   rcpt_to:
@@ -194,9 +205,10 @@ options:
     choices: [auto, '4', '6']
     default: auto
   connect_timeout:
-    description: Seconds to wait for each address to accept the TCP connection.
+    description:
+      - Seconds to wait for each address to accept the TCP connection.
+      - Default is 10 seconds, or O(deadline) when that is shorter.
     type: float
-    default: 10.0
   command_timeout:
     description:
       - Seconds to wait for the complete reply to one command (or for the banner, or a TLS handshake). A server
@@ -206,7 +218,7 @@ options:
   deadline:
     description:
       - Seconds the whole probe may take, name resolution included. Every wait is cut short to fit; no server can
-        stretch it. Must be at least O(connect_timeout).
+        stretch it. When O(connect_timeout) is also set, it must be at least that.
     type: float
     default: 60.0
   slow_threshold:
@@ -239,6 +251,17 @@ options:
         it to say which check a probe is (check, role, domain, target, required); the report groups by it.
     type: dict
     default: {}
+  fail_on_failure:
+    description:
+      - Fail the task when the probe did not pass (RV(passed) is false), with a one-line RV(msg) that names the
+        step, the reply code and the diagnosis. The result keeps every other return value.
+      - Ansible does not add the facts of a failed task to the host's facts (they stay in the registered result,
+        under C(ansible_facts)). Where a report reads the facts, set O(fail_on_failure=false), as the roles do.
+      - Set it to V(false) to collect results instead (the collection's roles do, and their report decides).
+      - A negative test that expects a refusal is better written with O(expect), which makes the refusal a pass.
+      - Check mode fails the same way; it only keeps the dialogue from sending a message.
+    type: bool
+    default: true
 notes:
   - Every value that reaches the wire (host, helo_name, addresses, DSN values, credentials, message headers) is checked
     for CR, LF and NUL before connecting, so a probe cannot inject SMTP commands.
@@ -308,30 +331,29 @@ EXAMPLES = r'''
       subject: Test from Contoso
       body: This is a test message
     transcript_path: /tmp/TelnetTest.txt
+    # Keep going when a step fails, to show the session; a later task decides.
+    fail_on_failure: false
   register: guide
 
 - name: Show the session like the telnet window did
   ansible.builtin.debug:
     var: guide.transcript
 
-- name: Say where it failed and why
+- name: Say how it went (where it failed, with which reply, and why) and what to do
   ansible.builtin.debug:
-    msg: "{{ guide.diagnosis.step }}: {{ guide.diagnosis.summary }} -> {{ guide.diagnosis.remedy }}"
-  when: not guide.passed
+    msg: "{{ guide.msg }} -> {{ guide.diagnosis.remedy }}"
 
 - name: The queue identifier to look for in the message tracking logs
   ansible.builtin.debug:
     msg: "Queued as {{ guide.queued_as }}"
   when: guide.queued_as is not none
 
-- name: Without DATA (the default) the dialogue stops after RCPT TO; fail the task when a step failed
+- name: Without DATA (the default) the dialogue stops after RCPT TO; a step that fails fails the task
   mailops.mailflow.smtp_probe:
     host: mail1.fabrikam.com
     helo_name: contoso.com
     mail_from: chris@contoso.com
     rcpt_to: [kate@fabrikam.com]
-  register: reachability
-  failed_when: not reachability.passed
 
 - name: Negative test, an unknown user must be rejected with 550 5.1.1
   mailops.mailflow.smtp_probe:
@@ -341,12 +363,10 @@ EXAMPLES = r'''
     rcpt_to: [nobody.here@fabrikam.com]
     expect:
       rcpt: ['5.1.1']
-  register: unknown_user
-  failed_when: not unknown_user.passed
 
-- name: Port 25 must be closed from this network segment
+- name: Port 25 of the retired exchanger must be closed from this network segment
   mailops.mailflow.smtp_probe:
-    host: mail1.fabrikam.com
+    host: oldmx.fabrikam.com
     quit_after: connect
     connect_timeout: 5
     deadline: 10
@@ -394,10 +414,13 @@ EXAMPLES = r'''
 
 RETURN = r'''
 msg:
-  description: One line saying whether the probe passed, and if not at which step and why.
+  description:
+    - One line saying whether the probe passed, and if not at which step, with which reply and why.
+    - When a message was queued, also its queue identifier, for how many recipients, and which were refused with
+      their codes.
   returned: always
   type: str
-  sample: "mail1.fabrikam.com:25 failed at rcpt: User unknown: the recipient mailbox does not exist on the destination."
+  sample: "mail1.fabrikam.com:25 failed at rcpt (550 5.1.1): User unknown: the recipient mailbox does not exist on the destination."
 target:
   description: Where the probe went.
   returned: always
@@ -490,11 +513,25 @@ steps:
       description: On C(connect) steps, each address tried, with its error and time.
       type: list
       elements: dict
+server:
+  description: What the server says about itself.
+  returned: always
+  type: dict
+  contains:
+    software:
+      description:
+        - The server or mail gateway that its banner and C(EHLO) replies name. V(exchange), V(exchange_online),
+          V(postfix), V(exim), V(opensmtpd), V(sendmail), V(mimecast), V(proofpoint), V(cisco) or V(barracuda); null
+          when none is recognised.
+        - The diagnosis uses it, for example to give the Exchange port 2525 note only to an Exchange server.
+      type: str
+      sample: postfix
 capabilities:
   description:
     - What the server announced in its last C(EHLO) reply, typed.
     - After C(STARTTLS) that is the C(EHLO) inside TLS (RFC 3207 discards what came before), which no longer offers
-      C(STARTTLS); whether it was offered is in RV(tls.offered).
+      C(STARTTLS). What the server announced before TLS is in RV(capabilities_before_tls); whether it offered
+      C(STARTTLS) is also in RV(tls.offered).
   returned: always
   type: dict
   contains:
@@ -544,6 +581,13 @@ capabilities:
       type: list
       elements: str
       sample: [X-ANONYMOUSTLS, "X-EXPS GSSAPI NTLM", BINARYMIME, XRDST]
+capabilities_before_tls:
+  description:
+    - After C(STARTTLS), what the server announced in its C(EHLO) reply before TLS (so with RV(capabilities.starttls)
+      true there), in the shape of RV(capabilities). Null when the session never switched to TLS with C(STARTTLS).
+  returned: always
+  type: dict
+  sample: {esmtp: true, starttls: true, pipelining: true, size: 10240000, auth: []}
 tls:
   description: The TLS session and the server certificate.
   returned: always
@@ -586,8 +630,10 @@ tls:
       sample: certificate has expired
     certificate:
       description:
-        - The server certificate (read even when it does not verify). Null without TLS. When the certificate cannot
-          be parsed, only RV(tls.certificate.sha256) and a C(parse_error) are given.
+        - The server certificate, read even when it does not verify, and also when the handshake fails after the
+          server sent it (the module then reconnects once with a handshake that checks nothing, only to read it; the
+          transcript says so). Null without TLS. When the certificate cannot be parsed, only
+          RV(tls.certificate.sha256) and a C(parse_error) are given.
       type: dict
       contains:
         subject:
@@ -670,6 +716,9 @@ diagnosis:
       description: Its enhanced code.
       type: str
       sample: 5.1.1
+    error:
+      description: The condition name when the step failed without a reply (connection_refused, ...); null otherwise.
+      type: str
     category:
       description: A short name for the case.
       type: str
@@ -695,6 +744,19 @@ diagnosis:
     expected:
       description: True when it explains a negative reply that O(expect) asked for.
       type: bool
+    reply_status:
+      description: With RV(diagnosis.expected), the status the reply itself has (for example V(permanent)).
+      type: str
+    references:
+      description: Where the explanation comes from (the Exchange guide, an RFC section, a vendor's documentation).
+      type: list
+      elements: str
+    vendor:
+      description: The vendor a vendor-specific catalog entry is about; null for a generic one.
+      type: str
+    matched_by:
+      description: Which lookup tier of the catalog answered (exact, enhanced, class, error, success, ...).
+      type: str
 passed:
   description: Whether every step got the reply it should.
   returned: always
@@ -722,6 +784,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.mailops.mailflow.plugins.module_utils._outcome import failure_message, smtp_summary
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.argspec import SMTP_PROBE_ARGSPEC
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.dialogue import SmtpProbe
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import ProbeOptionError, validate_options
@@ -740,19 +803,16 @@ def write_transcript(path, lines):
             os.close(fd)
 
 
-def summary_line(label, result):
-    diagnosis = result['diagnosis']
-    if result['passed'] and diagnosis.get('expected'):
-        got = ' '.join(str(value) for value in (diagnosis.get('code'), diagnosis.get('enhanced') or diagnosis.get('error')) if value)
-        return '%s passed: %s got the expected %s (%s)' % (label, diagnosis.get('step'), got, diagnosis.get('summary'))
-    if result['passed']:
-        return '%s passed: %s' % (label, diagnosis.get('summary'))
-    return '%s failed at %s: %s' % (label, diagnosis.get('step'), diagnosis.get('summary'))
+def argument_spec():
+    spec = copy.deepcopy(SMTP_PROBE_ARGSPEC)
+    spec['fail_on_failure'] = dict(type='bool', default=True)
+    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=copy.deepcopy(SMTP_PROBE_ARGSPEC), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = dict(module.params)
+    fail_on_failure = params.pop('fail_on_failure')
     name = params.pop('name')
     transcript_path = params.pop('transcript_path')
     labels = params.pop('labels')
@@ -774,7 +834,7 @@ def main():
     result = SmtpProbe(options).run()
     result['labels'] = labels
     host = options['host']
-    label = '%s:%s' % ('[%s]' % host if ':' in host else host, options['port'])
+    label = '{}:{}'.format(f'[{host}]' if ':' in host else host, options['port'])
     if check_mode_note:
         result['check_mode_note'] = check_mode_note
     facts = {'mailflow': {'smtp': {name or label: dict(result)}}}
@@ -784,10 +844,14 @@ def main():
     if transcript_path:
         try:
             write_transcript(transcript_path, result['transcript'])
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='transcript_path: cannot write %s: %s' % (transcript_path, to_native(exc)), **result)
+        except OSError as exc:
+            module.fail_json(msg=f'transcript_path: cannot write {transcript_path}: {to_native(exc)}', **result)
 
-    module.exit_json(msg=summary_line(label, result), changed=bool(result['message_accepted']), ansible_facts=facts, **result)
+    changed = bool(result['message_accepted'])
+    failure = failure_message('smtp_probe', result) if fail_on_failure else None
+    if failure:
+        module.fail_json(msg=failure, changed=changed, ansible_facts=facts, **result)
+    module.exit_json(msg=smtp_summary(result), changed=changed, ansible_facts=facts, **result)
 
 
 if __name__ == '__main__':

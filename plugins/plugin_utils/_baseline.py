@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Baseline snapshots of the mail-flow facts and their comparison (controller side, plain Python).
@@ -26,6 +25,7 @@ from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import (
     iter_entries,
     md_code,
     md_text,
+    optional_failed_words,
     select_records,
     _unique_ids,
 )
@@ -37,7 +37,7 @@ KINDS = ('regression', 'optional_failure', 'fixed', 'added', 'removed', 'codes',
          'certificate', 'banner')
 KIND_TITLES = {
     'regression': 'Regressions (passed before, failing now)',
-    'optional_failure': 'Optional checks failing now (passed before)',
+    'optional_failure': 'Optional checks failed (passed before)',
     'fixed': 'Fixed (failing before, passing now)',
     'added': 'Checks added',
     'removed': 'Checks removed',
@@ -98,12 +98,12 @@ def step_codes(steps, prefix=''):
         key = _text(step.get('name') or 'step')
         match = _RCPT_ADDRESS.search(_text(step.get('command')))
         if key == 'rcpt' and match:
-            key = 'rcpt <%s>' % match.group(1)
+            key = f'rcpt <{match.group(1)}>'
         key = prefix + key
         unique = key
         number = 2
         while unique in codes:
-            unique = '%s#%d' % (key, number)
+            unique = f'{key}#{number}'
             number += 1
         codes[unique] = _reply_code(step)
     return codes
@@ -123,9 +123,9 @@ def capability_keywords(capabilities, tls=None):
     if _dict(tls).get('offered'):
         words.add('STARTTLS')
     if capabilities.get('size') is not None:
-        words.add('SIZE %s' % capabilities['size'])
+        words.add('SIZE {}'.format(capabilities['size']))
     if capabilities.get('auth'):
-        words.add('AUTH %s' % ' '.join(sorted(_text(mechanism).upper() for mechanism in capabilities['auth'])))
+        words.add('AUTH {}'.format(' '.join(sorted(_text(mechanism).upper() for mechanism in capabilities['auth']))))
     words.update(' '.join(_text(other).split()) for other in _list(capabilities.get('other')))
     return sorted(words)
 
@@ -179,7 +179,7 @@ def entry_snapshot(record, section, entry):
         target = _dict(entry.get('target'))
         endpoint = _endpoint(entry)
         if endpoint:
-            endpoints['%s:%s' % (target.get('host'), target.get('port'))] = endpoint
+            endpoints['{}:{}'.format(target.get('host'), target.get('port'))] = endpoint
     elif section == 'mx':
         codes = {'mx': _text(entry.get('status'))}
         exchangers = _exchanger_lines(entry.get('exchangers'))
@@ -189,7 +189,7 @@ def entry_snapshot(record, section, entry):
         exchangers = _exchanger_lines(entry.get('exchangers'))
         for probe in _list(entry.get('probes')):
             probe = _dict(probe)
-            name = '%s [%s]' % (probe.get('exchanger'), probe.get('address'))
+            name = '{} [{}]'.format(probe.get('exchanger'), probe.get('address'))
             codes.update(step_codes(probe.get('steps'), prefix=name + ' '))
             endpoint = _endpoint(probe)
             if endpoint:
@@ -219,9 +219,9 @@ def build_snapshot(facts_by_host, hosts=None, select=None, created=None):
 
 def _check_snapshot_format(snapshot, what):
     if not isinstance(snapshot, dict) or snapshot.get('format') != FORMAT or not isinstance(snapshot.get('hosts'), dict):
-        raise ReportError('%s is not a mailops.mailflow baseline (expected "format": "%s")' % (what, FORMAT))
+        raise ReportError(f'{what} is not a mailops.mailflow baseline (expected "format": "{FORMAT}")')
     if snapshot.get('version') != VERSION:
-        raise ReportError('%s is baseline version %r; this collection reads version %d' % (what, snapshot.get('version'), VERSION))
+        raise ReportError('{} is baseline version {!r}; this collection reads version {}'.format(what, snapshot.get('version'), VERSION))
 
 
 def _dict_changes(before, after):
@@ -339,57 +339,58 @@ def _summary_line(verdict, failing, counts, checks_changed, unchanged):
                 index[key] = len(problems)
                 problems.append((change, []))
             problems[index[key]][1].append(change['host'])
-        listed = ['%s (%s) on %s' % (_check_label(change), change.get('after') or change['kind'], _host_list(problem_hosts))
+        listed = ['{} ({}) on {}'.format(_check_label(change), change.get('after') or change['kind'], _host_list(problem_hosts))
                   for change, problem_hosts in problems]
         if len(listed) > SUMMARY_LINE_ITEMS:
-            listed = listed[:SUMMARY_LINE_ITEMS] + ['and %d more' % (len(listed) - SUMMARY_LINE_ITEMS)]
-        return 'mailflow baseline: %d regression%s on %d host%s: %s' % (
+            listed = listed[:SUMMARY_LINE_ITEMS] + [f'and {len(listed) - SUMMARY_LINE_ITEMS} more']
+        return 'mailflow baseline: {} regression{} on {} host{}: {}'.format(
             len(failing), '' if len(failing) == 1 else 's', len(hosts), '' if len(hosts) == 1 else 's', '; '.join(listed))
-    others = ['%d %s' % (counts[kind], kind.replace('_', ' ')) for kind in KINDS[1:] if counts[kind]]
-    return 'mailflow baseline: no regressions (%d check%s changed%s, %d unchanged)' % (
+    others = [optional_failed_words(counts[kind]) if kind == 'optional_failure' else '{} {}'.format(counts[kind], kind.replace('_', ' '))
+              for kind in KINDS[1:] if counts[kind]]
+    return 'mailflow baseline: no regressions ({} check{} changed{}, {} unchanged)'.format(
         checks_changed, '' if checks_changed == 1 else 's', (': ' + ', '.join(others)) if others else '', unchanged)
 
 
 def _md_change_detail(change):
     kind = change['kind']
     if kind in ('regression', 'optional_failure', 'fixed'):
-        text = '%s %s %s' % (md_code(change['before']), u'\u2192', md_code(change['after']))
+        text = '{} {} {}'.format(md_code(change['before']), '\u2192', md_code(change['after']))
         if change.get('summary'):
             text += ': ' + md_text(change['summary'])
         return text
     if kind in ('added', 'removed'):
-        return '%s %s' % (md_text(change['status']), md_code(change.get('after') or change.get('before')))
+        return '{} {}'.format(md_text(change['status']), md_code(change.get('after') or change.get('before')))
     if kind in ('codes', 'certificate'):
-        prefix = '%s: ' % md_text(change['endpoint']) if change.get('endpoint') else ''
-        return prefix + '; '.join('%s %s %s %s' % (md_code(key), md_code(values[0] if values[0] is not None else '-'), u'\u2192',
-                                                   md_code(values[1] if values[1] is not None else '-'))
+        prefix = '{}: '.format(md_text(change['endpoint'])) if change.get('endpoint') else ''
+        return prefix + '; '.join('{} {} {} {}'.format(md_code(key), md_code(values[0] if values[0] is not None else '-'), '\u2192',
+                                                       md_code(values[1] if values[1] is not None else '-'))
                                   for key, values in change['changes'].items())
     if kind in ('capabilities', 'exchangers'):
-        prefix = '%s: ' % md_text(change['endpoint']) if change.get('endpoint') else ''
-        parts = ['+%s' % md_code(word) for word in change['added']] + ['-%s' % md_code(word) for word in change['removed']]
+        prefix = '{}: '.format(md_text(change['endpoint'])) if change.get('endpoint') else ''
+        parts = [f'+{md_code(word)}' for word in change['added']] + [f'-{md_code(word)}' for word in change['removed']]
         return prefix + ' '.join(parts)
-    return '%s: %s %s %s' % (md_text(change['endpoint']), md_code(change['before']), u'\u2192', md_code(change['after']))
+    return '{}: {} {} {}'.format(md_text(change['endpoint']), md_code(change['before']), '\u2192', md_code(change['after']))
 
 
 def render_markdown(diff, title=None):
     """The diff for a person: verdict line, then one list per kind of change, most serious first."""
     if not isinstance(diff, dict) or 'changes' not in diff:
         raise ReportError('baseline_markdown expects the result of mailops.mailflow.baseline_diff')
-    verdict = u'\u2716 REGRESSED' if diff['verdict'] == 'regressed' else u'\u2714 NO REGRESSION'
-    lines = ['# %s: %s' % (md_text(title or 'Mail flow baseline comparison'), verdict), '', '**%s**' % md_text(diff['line']), '',
-             'baseline saved %s, compared with the run of %s.' % (md_text(diff['baseline_created']), md_text(diff['current_created']))]
+    verdict = '\u2716 REGRESSED' if diff['verdict'] == 'regressed' else '\u2714 NO REGRESSION'
+    lines = ['# {}: {}'.format(md_text(title or 'Mail flow baseline comparison'), verdict), '', '**{}**'.format(md_text(diff['line'])), '',
+             'baseline saved {}, compared with the run of {}.'.format(md_text(diff['baseline_created']), md_text(diff['current_created']))]
     if diff['hosts_missing']:
-        lines.append('Hosts in the baseline but not in this run (not compared): %s.' % md_text(', '.join(diff['hosts_missing'])))
+        lines.append('Hosts in the baseline but not in this run (not compared): {}.'.format(md_text(', '.join(diff['hosts_missing']))))
     for kind in KINDS:
         changes = [change for change in diff['changes'] if change['kind'] == kind]
         if not changes:
             continue
-        lines.extend(['', '## %s' % KIND_TITLES[kind], ''])
+        lines.extend(['', f'## {KIND_TITLES[kind]}', ''])
         mark = {'regression': SYMBOLS['fail'], 'optional_failure': SYMBOLS['optional_fail'], 'fixed': SYMBOLS['pass']}.get(kind, '-')
         for change in changes:
             target = md_text(change['target']) if change['target'] != change['check'] else ''
-            lines.append(u'%s %s **%s** %s: %s' % ('-' if mark == '-' else '- ' + mark, md_text(change['host']),
-                                                   md_text(change['check']), target, _md_change_detail(change)))
+            lines.append('{} {} **{}** {}: {}'.format('-' if mark == '-' else '- ' + mark, md_text(change['host']),
+                                                      md_text(change['check']), target, _md_change_detail(change)))
     if not diff['changes']:
         lines.extend(['', 'Nothing changed.'])
     return '\n'.join(re.sub('  +', ' ', line) for line in lines) + '\n'

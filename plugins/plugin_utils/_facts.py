@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller-side fact merging shared by the collection's action plugins.
@@ -10,6 +9,9 @@ first one's ``ansible_facts.mailflow``. The action plugins merge instead.
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import canonical_option_case
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._windows import run_on_windows, uses_powershell
 
 FACTS_KEY = 'mailflow'
 
@@ -49,7 +51,7 @@ def find_control_characters(args, path=''):
     """
     if isinstance(args, dict):
         for key, value in args.items():
-            child = '%s.%s' % (path, key) if path else str(key)
+            child = f'{path}.{key}' if path else str(key)
             if child in _UNSENT_OPTIONS:
                 continue
             problem = _text_problem(str(key), path or child) if path else None
@@ -58,7 +60,7 @@ def find_control_characters(args, path=''):
                 return found
     elif isinstance(args, (list, tuple)):
         for index, value in enumerate(args):
-            found = find_control_characters(value, '%s[%d]' % (path, index))
+            found = find_control_characters(value, f'{path}[{index}]')
             if found:
                 return found
     elif isinstance(args, str):
@@ -68,9 +70,9 @@ def find_control_characters(args, path=''):
 
 def _text_problem(text, path, allow_newlines=False):
     if '\x00' in text:
-        return path, '%s: contains a NUL byte, refusing to send it' % path
+        return path, f'{path}: contains a NUL byte, refusing to send it'
     if not allow_newlines and ('\r' in text or '\n' in text):
-        return path, '%s: contains a line break (CR/LF), refusing to send it' % path
+        return path, f'{path}: contains a line break (CR/LF), refusing to send it'
     return None
 
 
@@ -81,16 +83,28 @@ _LOOP_FACTS = {}
 
 
 class MailflowFactsAction(ActionBase):
-    """Run the module of the same name, then merge its facts into the host's."""
+    """Run the module of the same name, then merge its facts into the host's.
+
+    On a host with a PowerShell shell (Windows) the Windows path runs instead (``_windows.py``):
+    the same options, checks, result and facts, with the host doing only the DNS and SMTP I/O.
+    """
+
+    # The collection's module this action plugin runs (set by each action plugin).
+    MODULE = None
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
-        result = super(MailflowFactsAction, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         problem = find_control_characters(self._task.args)
         if problem:
             result.update(failed=True, option=problem[0], msg=problem[1])
             return result
-        result.update(self._execute_module(task_vars=task_vars))
+        # ansible-core's choices check is case-sensitive; the engines' own checks are not.
+        args = canonical_option_case(self._task.args)
+        if self.MODULE and uses_powershell(self._connection):
+            result.update(run_on_windows(self, self.MODULE, args, task_vars))
+        else:
+            result.update(self._execute_module(module_args=args, task_vars=task_vars))
         new_facts = (result.get('ansible_facts') or {}).get(FACTS_KEY)
         if isinstance(new_facts, dict):
             existing = (task_vars.get('ansible_facts') or {}).get(FACTS_KEY) or {}

@@ -1,29 +1,33 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Check records and the fleet report (controller side, plain Python).
 
 A check record is one entry of ``ansible_facts.mailflow.{mx,smtp,routes}`` of one host, read through its
 ``labels``. The hosts x checks matrix, the summary line and the four renderings (JSON document, Markdown,
-JUnit XML, HTML) are built from records only: the report never re-probes. jmespath selects and groups the
+JUnit XML, HTML) are built from records only: the report never re-probes. The HTML page is the autoescaping
+Jinja2 template _report_templates/report.html.j2 beside this module. jmespath selects and groups the
 records. The filters in plugins/filter/mailflow_report.py are thin wrappers around these functions.
 """
 
 from __future__ import annotations
 
 import datetime
-import html
+import functools
+import os
 import re
 import xml.etree.ElementTree as ET
+
+import jinja2
+from markupsafe import Markup
 
 try:
     import jmespath
 except ImportError:  # reported when a filter is used, not at import
     jmespath = None
 
-SECTIONS = ('mx', 'smtp', 'routes')
+SECTIONS = ('mx', 'smtp', 'routes', 'roundtrip')
 STATUSES = ('pass', 'warn', 'fail', 'optional_fail', 'missing')
-SYMBOLS = {'pass': u'\u2714', 'warn': u'\u26a0', 'fail': u'\u2716', 'optional_fail': u'\u2298', 'missing': u'\u2013'}
+SYMBOLS = {'pass': '\u2714', 'warn': '\u26a0', 'fail': '\u2716', 'optional_fail': '\u2298', 'missing': '\u2013'}
 STATUS_WORDS = {
     'pass': 'passed',
     'warn': 'passed with warnings',
@@ -31,6 +35,8 @@ STATUS_WORDS = {
     'optional_fail': 'optional check failed',
     'missing': 'not run on this host',
 }
+# The one wording for an optional check that failed, in every rendering (and the baseline's): singular, plural.
+OPTIONAL_FAILED = ('optional check failed', 'optional checks failed')
 FALSE_WORDS = ('false', 'no', 'off', '0', 'n')
 DIAGNOSIS_KEYS = ('status', 'step', 'code', 'enhanced', 'error', 'category', 'summary', 'causes', 'remedy', 'notes',
                   'expected')
@@ -38,8 +44,16 @@ TRANSCRIPT_LINES = 40
 SUMMARY_LINE_ITEMS = 4
 
 # XML 1.0 forbids most control characters; a hostile server may send them in a reply.
-_XML_INVALID = re.compile(u'[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
-_MD_SPECIAL = re.compile(r'([\\`*<>|\[\]])')
+_XML_INVALID = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
+# Characters that make Markdown (CommonMark, GFM) emphasise, strike, link, quote code, start HTML or an entity, or split a
+# table cell. An underscore between two letters or digits cannot open or close emphasis, so names like
+# recipients_accepted stay readable.
+_MD_SPECIAL = re.compile(r'[\\`*~<>|\[\]&]|(?<![^\W_])_|_(?![^\W_])')
+
+
+def optional_failed_words(count):
+    """'1 optional check failed', '2 optional checks failed'."""
+    return f'{count} {OPTIONAL_FAILED[0 if count == 1 else 1]}'
 
 
 class ReportError(Exception):
@@ -57,7 +71,7 @@ def _search(expression, data):
     try:
         return jmespath.search(expression, data)
     except jmespath.exceptions.JMESPathError as exc:
-        raise ReportError('invalid jmespath expression %r: %s' % (expression, exc))
+        raise ReportError(f'invalid jmespath expression {expression!r}: {exc}') from exc
 
 
 # ---------------------------------------------------------------------------------------------------- records
@@ -122,7 +136,7 @@ def _reply_line(step):
     reply = _dict(step.get('reply'))
     lines = _list(reply.get('lines'))
     if lines:
-        return _text(lines[0]) + (u' \u2026' if len(lines) > 1 else '')
+        return _text(lines[0]) + (' \u2026' if len(lines) > 1 else '')
     return step.get('error_message') or step.get('error')
 
 
@@ -143,20 +157,24 @@ def _brief(section, entry, passed, diagnosis):
         status = _text(entry.get('status'))
         mx_set = _dict(entry.get('mx_set'))
         if mx_set and mx_set.get('matches') is False:
-            return ' '.join(['MX set differs:'] + ['-%s' % host for host in _list(mx_set.get('missing'))]
-                            + ['+%s' % host for host in _list(mx_set.get('unexpected'))])
+            return ' '.join(['MX set differs:'] + [f'-{host}' for host in _list(mx_set.get('missing'))]
+                            + [f'+{host}' for host in _list(mx_set.get('unexpected'))])
         if passed and status == 'ok':
-            return '%d MX%s' % (len(_list(entry.get('exchangers'))), ', as expected' if mx_set.get('matches') else '')
+            return '{} MX{}'.format(len(_list(entry.get('exchangers'))), ', as expected' if mx_set.get('matches') else '')
         return status.replace('_', ' ')
     if section == 'routes':
         verdict = _dict(entry.get('verdict'))
         via = _dict(verdict.get('via'))
         if passed and via.get('host'):
-            return 'via %s' % via['host']
+            return 'via {}'.format(via['host'])
         return _text(verdict.get('outcome') or entry.get('status')).replace('_', ' ')
+    if section == 'roundtrip':
+        if passed:
+            return '{} in {} s, {} hops'.format(entry.get('folder'), entry.get('latency_s'), len(_list(entry.get('hops'))))
+        return _text(diagnosis.get('category')).replace('_', ' ')
     words = _code_words(diagnosis)
     if passed and diagnosis.get('expected'):
-        return '%s (expected)' % words
+        return f'{words} (expected)'
     return words
 
 
@@ -164,22 +182,25 @@ def _warnings(section, entry):
     found = [_text(warning) for warning in _list(entry.get('warnings'))]
     for step in _list(entry.get('steps')):
         if isinstance(step, dict) and step.get('slow'):
-            found.append('%s reply slow (%s ms)' % (step.get('name'), step.get('elapsed_ms')))
+            found.append('{} reply slow ({} ms)'.format(step.get('name'), step.get('elapsed_ms')))
     if section == 'mx':
         found.extend(_text(warning) for warning in _list(entry.get('domain_warnings')))
         for exchanger in _list(entry.get('exchangers')):
             for warning in _list(_dict(exchanger).get('warnings')):
-                found.append('%s: %s' % (_dict(exchanger).get('host'), warning))
+                found.append('{}: {}'.format(_dict(exchanger).get('host'), warning))
     if section == 'routes':
         verdict = _dict(entry.get('verdict'))
         if verdict.get('fallback_used'):
             via = _dict(verdict.get('via'))
-            found.append('delivered via a fallback exchanger: %s (preference %s)' % (via.get('host'), via.get('preference')))
+            found.append('delivered via a fallback exchanger: {} (preference {})'.format(via.get('host'), via.get('preference')))
         if verdict.get('shuffle_dependent'):
             found.append('the outcome depends on which equal-preference exchanger an MTA picks')
         for probe in _list(entry.get('probes')):
             for warning in _list(_dict(probe).get('warnings')):
-                found.append('%s: %s' % (_dict(probe).get('exchanger'), warning))
+                found.append('{}: {}'.format(_dict(probe).get('exchanger'), warning))
+    if section == 'roundtrip' and _dict(entry.get('diagnosis')).get('category') == 'delayed':
+        slowest = _dict(entry.get('slowest_hop'))
+        found.append('the slowest hop: {} held it {} s'.format(slowest.get('held_by'), slowest.get('delay_s')))
     seen = set()
     unique = []
     for warning in found:
@@ -197,17 +218,24 @@ def _transcript(section, entry):
         for probe in _list(entry.get('probes')):
             probe = _dict(probe)
             if probe.get('passed') is False:
-                lines.append('== %s [%s]' % (probe.get('exchanger'), probe.get('address')))
+                lines.append('== {} [{}]'.format(probe.get('exchanger'), probe.get('address')))
                 lines.extend(_list(probe.get('transcript')))
         for failure in _list(_dict(entry.get('verdict')).get('failures')):
             failure = _dict(failure)
             if failure.get('kind') == 'no_address':
-                lines.append('== %s: %s' % (failure.get('host'), failure.get('message')))
+                lines.append('== {}: {}'.format(failure.get('host'), failure.get('message')))
+    elif section == 'roundtrip':
+        if entry.get('accepted'):
+            lines = ['hop {}: {} -> {}, {} s{}'.format(hop.get('index'), hop.get('from'), hop.get('by'), hop.get('delay_s'),
+                                                     ', ' + _text(_dict(hop.get('tls')).get('protocol')) if hop.get('tls') else '')
+                     for hop in (_dict(each) for each in _list(entry.get('hops')))]
+        else:
+            lines = _list(_dict(entry.get('smtp')).get('transcript'))
     else:
         lines = [entry['error']] if entry.get('error') else []
     lines = [_text(line) for line in lines]
     if len(lines) > TRANSCRIPT_LINES:
-        lines = lines[:TRANSCRIPT_LINES // 4] + [u'\u2026 (%d lines left out)' % (len(lines) - TRANSCRIPT_LINES)] \
+        lines = lines[:TRANSCRIPT_LINES // 4] + [f'\u2026 ({len(lines) - TRANSCRIPT_LINES} lines left out)'] \
             + lines[-(TRANSCRIPT_LINES - TRANSCRIPT_LINES // 4):]
     return lines
 
@@ -216,8 +244,10 @@ def _default_target(section, name, entry):
     if section == 'smtp':
         target = _dict(entry.get('target'))
         if target.get('host'):
-            return '%s:%s' % (target['host'], target.get('port', 25))
+            return '{}:{}'.format(target['host'], target.get('port', 25))
         return name
+    if section == 'roundtrip':
+        return entry.get('recipient') or name
     return entry.get('domain') or name
 
 
@@ -242,8 +272,8 @@ def build_record(host, section, name, entry):
         column = '/'.join(_text(part) for part in (role or section, domain or '-', check, target))
         group = ' \u00b7 '.join(part for part in (role or section, domain) if part)
     else:
-        column = '%s:%s' % (section, name)
-        group = 'unlabelled %s facts' % section
+        column = f'{section}:{name}'
+        group = f'unlabelled {section} facts'
     failed_step = None if passed else _first_failed_step(entry)
     return {
         'host': _text(host),
@@ -270,7 +300,7 @@ def build_record(host, section, name, entry):
 
 
 def iter_entries(facts_by_host, hosts=None):
-    """(host, section, name, entry) for every fact entry, hosts in the given order, sections mx, smtp, routes."""
+    """(host, section, name, entry) for every fact entry, hosts in the given order, sections mx, smtp, routes, roundtrip."""
     facts_by_host = _dict(facts_by_host)
     for host in (hosts if hosts is not None else list(facts_by_host)):
         facts = _dict(facts_by_host.get(host))
@@ -288,8 +318,8 @@ def select_records(records, select=None):
         return records
     selected = _search(select, records)
     if not isinstance(selected, list) or not all(isinstance(record, dict) and 'id' in record for record in selected):
-        raise ReportError('mailflow report select %r must return a list of check records, '
-                          'for example "[?role==\'inbound\']"' % select)
+        raise ReportError(f'mailflow report select {select!r} must return a list of check records, '
+                          'for example "[?role==\'inbound\']"')
     return selected
 
 
@@ -299,7 +329,7 @@ def _unique_ids(records):
     for record in records:
         key = (record['host'], record['id'])
         if key in seen:
-            record['id'] = '%s#%s:%s' % (record['id'], record['section'], record['name'])
+            record['id'] = '{}#{}:{}'.format(record['id'], record['section'], record['name'])
         seen.add((record['host'], record['id']))
     return records
 
@@ -307,8 +337,8 @@ def _unique_ids(records):
 def check_records(facts_by_host, hosts=None, select=None):
     """Every fact entry of every host as a check record, in host order; ``select`` is a jmespath filter."""
     if facts_by_host is not None and not isinstance(facts_by_host, dict):
-        raise ReportError('report_checks expects a dict of host name to that host\'s ansible_facts.mailflow, got %s'
-                          % type(facts_by_host).__name__)
+        raise ReportError('report_checks expects a dict of host name to that host\'s ansible_facts.mailflow, '
+                          f'got {type(facts_by_host).__name__}')
     records = _unique_ids([build_record(host, section, name, entry)
                            for host, section, name, entry in iter_entries(facts_by_host, hosts)])
     # host by host, each in the matrix's column order, so lists and the summary line read like the table
@@ -323,7 +353,7 @@ def check_records(facts_by_host, hosts=None, select=None):
 # ------------------------------------------------------------------------------------------- matrix, summary
 
 def _check_label(record):
-    return '%s @ %s' % (record['check'], record['target']) if record['target'] and record['target'] != record['check'] \
+    return '{} @ {}'.format(record['check'], record['target']) if record['target'] and record['target'] != record['check'] \
         else record['check']
 
 
@@ -379,7 +409,7 @@ def _group_failures(records):
 
 def _host_list(hosts, limit=3):
     if len(hosts) > limit:
-        return '%s and %d more hosts' % (', '.join(hosts[:limit]), len(hosts) - limit)
+        return '{} and {} more hosts'.format(', '.join(hosts[:limit]), len(hosts) - limit)
     return ', '.join(hosts)
 
 
@@ -406,33 +436,33 @@ def summarize(records, hosts=None):
     failed = _search("[?status=='fail']", records)
     failed_hosts = _search('[].host', failed)
     failed_hosts = sorted(set(failed_hosts), key=failed_hosts.index)
-    counts = dict((status, len(_search("[?status=='%s']" % status, records))) for status in STATUSES[:4])
+    counts = dict((status, len(_search(f"[?status=='{status}']", records))) for status in STATUSES[:4])
     details = ''
     if not records:
         verdict = 'empty'
-        headline = 'no checks found in the facts of %d host%s' % (len(hosts), '' if len(hosts) == 1 else 's')
+        headline = 'no checks found in the facts of {} host{}'.format(len(hosts), '' if len(hosts) == 1 else 's')
     elif failed:
         verdict = 'failed'
-        headline = '%d of %d required checks failed on %d host%s' % (
+        headline = '{} of {} required checks failed on {} host{}'.format(
             len(failed), len(required), len(failed_hosts), '' if len(failed_hosts) == 1 else 's')
         # one item per distinct problem, with the hosts that have it, so a fleet-wide outage stays one line
-        listed = ['%s (%s) on %s' % (_check_label(group), group['brief'], _host_list(group['hosts']))
+        listed = ['{} ({}) on {}'.format(_check_label(group), group['brief'], _host_list(group['hosts']))
                   for group in _group_failures(failed)]
         if len(listed) > SUMMARY_LINE_ITEMS:
-            listed = listed[:SUMMARY_LINE_ITEMS] + ['and %d more' % (len(listed) - SUMMARY_LINE_ITEMS)]
+            listed = listed[:SUMMARY_LINE_ITEMS] + [f'and {len(listed) - SUMMARY_LINE_ITEMS} more']
         details = '; '.join(listed)
     else:
         verdict = 'passed'
         extras = []
         if counts['warn']:
-            extras.append('%d with warnings' % counts['warn'])
+            extras.append('{} with warnings'.format(counts['warn']))
         if counts['optional_fail']:
-            extras.append('%d optional failed' % counts['optional_fail'])
-        headline = 'all %d required checks passed on %d host%s%s' % (
-            len(required), len(hosts), '' if len(hosts) == 1 else 's', (' (%s)' % ', '.join(extras)) if extras else '')
+            extras.append(optional_failed_words(counts['optional_fail']))
+        headline = 'all {} required checks passed on {} host{}{}'.format(
+            len(required), len(hosts), '' if len(hosts) == 1 else 's', (' ({})'.format(', '.join(extras))) if extras else '')
     return {
         'verdict': verdict,
-        'line': 'mailflow: %s%s' % (headline, (': ' + details) if details else ''),
+        'line': 'mailflow: {}{}'.format(headline, (': ' + details) if details else ''),
         'headline': headline,
         'details': details,
         'hosts': len(hosts),
@@ -476,34 +506,42 @@ def _checks_as_rows(matrix, layout):
     if layout == 'hosts_as_rows':
         return False
     if layout not in (None, 'auto'):
-        raise ReportError("layout must be auto, hosts_as_rows or checks_as_rows, not %r" % layout)
+        raise ReportError(f"layout must be auto, hosts_as_rows or checks_as_rows, not {layout!r}")
     return len(matrix['columns']) > len(matrix['hosts'])
 
 
 # ---------------------------------------------------------------------------------------------------- Markdown
 
 def md_text(value):
-    """Inline Markdown text: no emphasis, links, HTML or table breaks from what a server sent."""
-    return _MD_SPECIAL.sub(r'\\\1', _XML_INVALID.sub(u'\ufffd', _text(value)).replace('\r', ' ').replace('\n', ' '))
+    """Inline Markdown text: no emphasis, strikethrough, links, HTML or table breaks from what a server sent."""
+    text = _XML_INVALID.sub('\ufffd', _text(value)).replace('\r', ' ').replace('\n', ' ')
+    return _MD_SPECIAL.sub(lambda match: '\\' + match.group(0), text)
 
 
 def md_code(value):
-    text = _XML_INVALID.sub(u'\ufffd', _text(value)).replace('\n', ' ').replace('`', "'").replace('|', '\\|')
-    return '`%s`' % text if text else ''
+    """A code span showing the text as sent: its fence is one backtick longer than any run of backticks inside."""
+    text = _XML_INVALID.sub('\ufffd', _text(value)).replace('\r', ' ').replace('\n', ' ')
+    if not text:
+        return ''
+    fence = '`' * (max([len(run) for run in re.findall('`+', text)] or [0]) + 1)
+    # CommonMark drops one space at each end when both ends have one, and a fence next to a backtick would merge
+    padded = text[0] == '`' or text[-1] == '`' or (text[0] == ' ' and text[-1] == ' ' and bool(text.strip(' ')))
+    padding = ' ' if padded else ''
+    return f'{fence}{padding}{text}{padding}{fence}'
 
 
 def _md_failure_lines(group, with_remedy=True):
     diagnosis = group['diagnosis']
-    head = u'- %s **%s** %s %s \u2014 %s: %s' % (
+    head = '- {} **{}** {} {} \u2014 {}: {}'.format(
         SYMBOLS[group['status']], md_text(group['check']), md_text(group['target'] if group['target'] != group['check'] else ''),
-        '(%s)' % md_text(group['group']) if group['group'] else '', md_text(', '.join(group['hosts'])), md_code(group['brief']))
+        '({})'.format(md_text(group['group'])) if group['group'] else '', md_text(', '.join(group['hosts'])), md_code(group['brief']))
     lines = [re.sub(' +', ' ', head)]
     if group['reply']:
-        lines.append('  - server: %s' % md_code(group['reply']))
+        lines.append('  - server: {}'.format(md_code(group['reply'])))
     if diagnosis.get('summary'):
-        lines.append('  - %s' % md_text(diagnosis['summary']))
+        lines.append('  - {}'.format(md_text(diagnosis['summary'])))
     if with_remedy and diagnosis.get('remedy'):
-        lines.append('  - **Remedy:** %s' % md_text(diagnosis['remedy']))
+        lines.append('  - **Remedy:** {}'.format(md_text(diagnosis['remedy'])))
     return lines
 
 
@@ -512,15 +550,15 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
     records = _list(records)
     matrix = build_matrix(records, hosts)
     summary = summarize(records, matrix['hosts'])
-    verdict_word = {'failed': u'\u2716 FAILED', 'passed': u'\u2714 PASSED', 'empty': u'\u2716 NO CHECKS'}[summary['verdict']]
-    lines = ['# %s: %s' % (md_text(title or 'Mail flow report'), verdict_word), '', '**%s**' % md_text(summary['line']), '']
+    verdict_word = {'failed': '\u2716 FAILED', 'passed': '\u2714 PASSED', 'empty': '\u2716 NO CHECKS'}[summary['verdict']]
+    lines = ['# {}: {}'.format(md_text(title or 'Mail flow report'), verdict_word), '', '**{}**'.format(md_text(summary['line'])), '']
     if not records:
         return '\n'.join(lines) + '\n'
     columns = matrix['columns']
     cells = matrix['cells']
     if _checks_as_rows(matrix, layout):
-        lines.append('| group | check | target | %s |' % ' | '.join(md_text(host) for host in matrix['hosts']))
-        lines.append('|---|---|---|%s' % (':-:|' * len(matrix['hosts'])))
+        lines.append('| group | check | target | {} |'.format(' | '.join(md_text(host) for host in matrix['hosts'])))
+        lines.append('|---|---|---|' + ':-:|' * len(matrix['hosts']))
         previous_group = None
         for column in columns:
             group = column['group'] if column['group'] != previous_group else ''
@@ -528,18 +566,17 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
             marks = [SYMBOLS[cells[host][column['id']]['status']] if column['id'] in cells[host] else SYMBOLS['missing']
                      for host in matrix['hosts']]
             optional = '' if column['required'] else ' (optional)'
-            lines.append('| %s | %s%s | %s | %s |' % (md_text(group), md_text(column['check']), optional,
-                                                      md_text(column['target']), ' | '.join(marks)))
+            lines.append('| {} | {}{} | {} | {} |'.format(md_text(group), md_text(column['check']), optional,
+                                                          md_text(column['target']), ' | '.join(marks)))
     else:
-        lines.append('| host | %s |' % ' | '.join(md_text(column['label']) for column in columns))
-        lines.append('|---|%s' % (':-:|' * len(columns)))
+        lines.append('| host | {} |'.format(' | '.join(md_text(column['label']) for column in columns)))
+        lines.append('|---|' + ':-:|' * len(columns))
         for host in matrix['hosts']:
             marks = [SYMBOLS[cells[host][column['id']]['status']] if column['id'] in cells[host] else SYMBOLS['missing']
                      for column in columns]
-            lines.append('| %s | %s |' % (md_text(host), ' | '.join(marks)))
+            lines.append('| {} | {} |'.format(md_text(host), ' | '.join(marks)))
     lines.append('')
-    lines.append(u'%s passed \u00b7 %s passed with warnings \u00b7 %s failed \u00b7 %s optional check failed \u00b7 %s not run'
-                 % (SYMBOLS['pass'], SYMBOLS['warn'], SYMBOLS['fail'], SYMBOLS['optional_fail'], SYMBOLS['missing']))
+    lines.append(' \u00b7 '.join(f'{SYMBOLS[status]} {STATUS_WORDS[status]}' for status in STATUSES))
     failures = _group_failures(_search("[?status=='fail']", records))
     if failures:
         lines.extend(['', '## Failures', ''])
@@ -547,14 +584,14 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
             lines.extend(_md_failure_lines(group))
     optional = _group_failures(_search("[?status=='optional_fail']", records))
     if optional:
-        lines.extend(['', '## Optional checks that failed', ''])
+        lines.extend(['', f'## {OPTIONAL_FAILED[1].capitalize()}', ''])
         for group in optional:
             lines.extend(_md_failure_lines(group, with_remedy=False))
     warned = _group_warnings(_search("[?status=='warn']", records))
     if warned:
         lines.extend(['', '## Warnings', ''])
         for group in warned:
-            lines.append(u'- %s **%s** %s \u2014 %s: %s' % (
+            lines.append('- {} **{}** {} \u2014 {}: {}'.format(
                 SYMBOLS['warn'], md_text(group['check']), md_text(group['target'] if group['target'] != group['check'] else ''),
                 md_text(', '.join(group['hosts'])), md_text('; '.join(group['warnings']))))
     return '\n'.join(lines) + '\n'
@@ -563,7 +600,7 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
 # ------------------------------------------------------------------------------------------------------ JUnit
 
 def _xml(value):
-    return _XML_INVALID.sub(u'\ufffd', _text(value))
+    return _XML_INVALID.sub('\ufffd', _text(value))
 
 
 def _dotted(value):
@@ -571,18 +608,18 @@ def _dotted(value):
 
 
 def _seconds(record):
-    return '%.3f' % ((record['elapsed_ms'] or 0) / 1000.0)
+    return f"{(record['elapsed_ms'] or 0) / 1000.0:.3f}"
 
 
 def _failure_text(record):
     diagnosis = record['diagnosis']
-    lines = ['%s: %s' % (record['brief'], diagnosis.get('summary') or '')]
+    lines = ['{}: {}'.format(record['brief'], diagnosis.get('summary') or '')]
     if record['reply']:
-        lines.append('server: %s' % record['reply'])
+        lines.append('server: {}'.format(record['reply']))
     for cause in diagnosis.get('causes') or []:
-        lines.append('cause: %s' % cause)
+        lines.append(f'cause: {cause}')
     if diagnosis.get('remedy'):
-        lines.append('remedy: %s' % diagnosis['remedy'])
+        lines.append('remedy: {}'.format(diagnosis['remedy']))
     if record['transcript']:
         lines.append('')
         lines.extend(record['transcript'])
@@ -602,12 +639,12 @@ def render_junit(records, hosts=None, name='mailops.mailflow', generated=None):
         skipped = len([record for record in host_records if record['status'] == 'optional_fail'])
         seconds = sum((record['elapsed_ms'] or 0) for record in host_records) / 1000.0
         suite = ET.SubElement(suites, 'testsuite', name=_xml(host), tests=str(len(host_records)), failures=str(failures),
-                              errors='0', skipped=str(skipped), time='%.3f' % seconds, timestamp=timestamp,
+                              errors='0', skipped=str(skipped), time=f'{seconds:.3f}', timestamp=timestamp,
                               hostname=_xml(host))
         for record in host_records:
             case = ET.SubElement(suite, 'testcase', name=_xml(_check_label(record)),
-                                 classname=_xml('mailflow.%s.%s.%s' % (_dotted(host), _dotted(record['role'] or record['section']),
-                                                                       _dotted(record['domain'] or record['group']))),
+                                 classname=_xml('mailflow.{}.{}.{}'.format(_dotted(host), _dotted(record['role'] or record['section']),
+                                                                           _dotted(record['domain'] or record['group']))),
                                  time=_seconds(record))
             properties = ET.SubElement(case, 'properties')
             for key in ('check', 'role', 'domain', 'target', 'required', 'status', 'section', 'name'):
@@ -615,17 +652,17 @@ def render_junit(records, hosts=None, name='mailops.mailflow', generated=None):
                 if value is not None:
                     ET.SubElement(properties, 'property', name=key, value=_xml(str(value).lower() if isinstance(value, bool) else value))
             diagnosis = record['diagnosis']
-            message = '%s: %s' % (record['brief'], diagnosis.get('summary') or '')
+            message = '{}: {}'.format(record['brief'], diagnosis.get('summary') or '')
             if record['status'] == 'fail':
                 failure = ET.SubElement(case, 'failure', message=_xml(message), type=_xml(diagnosis.get('category') or 'failed'))
                 failure.text = _failure_text(record)
             elif record['status'] == 'optional_fail':
-                ET.SubElement(case, 'skipped', message=_xml('optional check failed: %s' % message))
+                ET.SubElement(case, 'skipped', message=_xml(f'{OPTIONAL_FAILED[0]}: {message}'))
                 out = ET.SubElement(case, 'system-out')
                 out.text = _failure_text(record)
             elif record['warnings']:
                 out = ET.SubElement(case, 'system-out')
-                out.text = '\n'.join('warning: %s' % _xml(warning) for warning in record['warnings'])
+                out.text = '\n'.join(f'warning: {_xml(warning)}' for warning in record['warnings'])
         totals['tests'] += len(host_records)
         totals['failures'] += failures
         totals['skipped'] += skipped
@@ -633,24 +670,19 @@ def render_junit(records, hosts=None, name='mailops.mailflow', generated=None):
     for key in ('tests', 'failures', 'skipped'):
         suites.set(key, str(totals[key]))
     suites.set('errors', '0')
-    suites.set('time', '%.3f' % totals['time'])
+    suites.set('time', '{:.3f}'.format(totals['time']))
     body = ET.tostring(suites, encoding='unicode')
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + '\n'
 
 
 # ------------------------------------------------------------------------------------------------------- HTML
 
-def h(value):
-    """HTML text or attribute value, control characters replaced."""
-    return html.escape(_XML_INVALID.sub(u'\ufffd', _text(value)), quote=True)
-
-
-HTML_STYLE = u"""
+HTML_STYLE = """
 :root{--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#cf222e;--fail-bg:#ffebe9;--warn:#9a6700;--warn-bg:#fff8c5;
 --opt:#57606a;--opt-bg:#eef1f4;--line:#d0d7de;--ink:#1f2328;--muted:#59636e}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI","DejaVu Sans",sans-serif;color:var(--ink);background:#f6f8fa}
-main{max-width:1600px;margin:0 auto;padding:20px 28px 40px}
+main{padding:20px 28px 40px}
 header.top{display:flex;align-items:center;gap:16px;flex-wrap:wrap;padding:16px 20px;border-radius:10px;
 background:#fff;border:1px solid var(--line);border-left:8px solid var(--pass)}
 header.top.failed,header.top.empty{border-left-color:var(--fail)}
@@ -667,12 +699,12 @@ h1{font-size:20px;margin:0}
 .legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;color:var(--muted);margin:0 0 8px}
 .legend span{display:inline-flex;align-items:center;gap:5px}
 .swatch{display:inline-block;width:14px;height:14px;border-radius:3px;border:1px solid var(--line)}
-.scroll{overflow-x:auto;background:#fff;border:1px solid var(--line);border-radius:8px;width:fit-content;max-width:100%}
-table.matrix{border-collapse:separate;border-spacing:0;min-width:50%}
+.scroll{overflow-x:auto;background:#fff;border:1px solid var(--line);border-radius:8px}
+table.matrix{border-collapse:separate;border-spacing:0;width:100%}
 .matrix th,.matrix td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
 .matrix thead th{position:sticky;top:0;background:#f6f8fa;z-index:1;font-size:12px;white-space:nowrap}
 .matrix th.grp{background:#eaeef2;font-size:12px;color:var(--muted);text-transform:none;border-top:1px solid var(--line)}
-.matrix th.row{font-weight:600;white-space:nowrap;background:#fff}
+.matrix th.row{font-weight:600;white-space:nowrap;background:#fff;width:1%}
 .matrix th.row small,.matrix thead small{display:block;font-weight:400;color:var(--muted)}
 .opt-tag{font-size:10px;font-weight:600;color:var(--opt);border:1px solid var(--line);border-radius:4px;padding:0 4px;margin-left:4px}
 td.cell{min-width:190px;max-width:380px;font-size:13px}
@@ -707,87 +739,21 @@ footer{margin-top:26px;color:var(--muted);font-size:12px}
 """
 
 
-def _html_diagnosis(record, open_details=False):
-    diagnosis = record['diagnosis']
-    parts = []
-    if record['reply']:
-        parts.append('<p>server: <span class="reply">%s</span></p>' % h(record['reply']))
-    if diagnosis.get('summary'):
-        parts.append('<p><b>%s</b></p>' % h(diagnosis['summary']))
-    causes = diagnosis.get('causes') or []
-    if causes:
-        parts.append('<p>Likely causes:</p><ul>%s</ul>' % ''.join('<li>%s</li>' % h(cause) for cause in causes))
-    if diagnosis.get('remedy'):
-        parts.append('<p class="remedy"><b>Remedy:</b> %s</p>' % h(diagnosis['remedy']))
-    notes = diagnosis.get('notes') or []
-    if notes:
-        parts.append('<ul>%s</ul>' % ''.join('<li>%s</li>' % h(note) for note in notes))
-    if record['transcript']:
-        parts.append('<details%s><summary>session transcript</summary><pre>%s</pre></details>'
-                     % (' open' if open_details else '', h('\n'.join(record['transcript']))))
-    return ''.join(parts)
+def _printable(value):
+    """Every value a template prints, before escaping: control characters a hostile server sent replaced."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _XML_INVALID.sub('\ufffd', value)
+    return value
 
 
-def _html_cell(record):
-    if record is None:
-        return '<td class="cell missing" title="%s">%s</td>' % (h(STATUS_WORDS['missing']), SYMBOLS['missing'])
-    status = record['status']
-    head = '<div class="head"><span class="mark">%s</span><span class="code">%s</span></div>' % (SYMBOLS[status], h(record['brief']))
-    title = '%s: %s' % (STATUS_WORDS[status], record['diagnosis'].get('summary') or '')
-    if status in ('fail', 'optional_fail'):
-        summary = record['diagnosis'].get('summary') or record['reply'] or ''
-        body = '%s<div class="sum">%s</div><details><summary>causes, remedy, session</summary><div class="diag">%s</div></details>' % (
-            head, h(summary), _html_diagnosis(dict(record, diagnosis=dict(record['diagnosis'], summary=None))))
-    elif status == 'warn':
-        count = len(record['warnings'])
-        body = '%s<details><summary>%d warning%s</summary><div class="diag"><ul>%s</ul></div></details>' % (
-            head, count, '' if count == 1 else 's', ''.join('<li>%s</li>' % h(warning) for warning in record['warnings']))
-    else:
-        body = head
-    return '<td class="cell %s" title="%s">%s</td>' % (status, h(title), body)
-
-
-def _html_matrix(matrix, layout):
-    columns = matrix['columns']
-    cells = matrix['cells']
-    out = ['<div class="scroll"><table class="matrix">']
-    if _checks_as_rows(matrix, layout):
-        out.append('<thead><tr><th>check</th>%s</tr></thead><tbody>' % ''.join(
-            '<th>%s</th>' % h(host) for host in matrix['hosts']))
-        by_id = dict((column['id'], column) for column in columns)
-        for group in matrix['groups']:
-            out.append('<tr><th class="grp" colspan="%d">%s</th></tr>' % (len(matrix['hosts']) + 1, h(group['name'])))
-            for column_id in group['columns']:
-                column = by_id[column_id]
-                optional = '' if column['required'] else '<span class="opt-tag">optional</span>'
-                target = '<small>%s</small>' % h(column['target']) if column['target'] != column['check'] else ''
-                out.append('<tr><th class="row">%s%s%s</th>%s</tr>' % (
-                    h(column['check']), optional, target,
-                    ''.join(_html_cell(cells[host].get(column_id)) for host in matrix['hosts'])))
-    else:
-        out.append('<thead><tr><th rowspan="2">host</th>%s</tr><tr>%s</tr></thead><tbody>' % (
-            ''.join('<th class="grp" colspan="%d">%s</th>' % (len(group['columns']), h(group['name'])) for group in matrix['groups']),
-            ''.join('<th>%s%s%s</th>' % (h(column['check']), '' if column['required'] else '<span class="opt-tag">optional</span>',
-                                         '<small>%s</small>' % h(column['target']) if column['target'] != column['check'] else '')
-                    for column in columns)))
-        for host in matrix['hosts']:
-            out.append('<tr><th class="row">%s</th>%s</tr>' % (
-                h(host), ''.join(_html_cell(cells[host].get(column['id'])) for column in columns)))
-    out.append('</tbody></table></div>')
-    return ''.join(out)
-
-
-def _html_problems(title, groups, status):
-    if not groups:
-        return ''
-    out = ['<section><h2>%s</h2>' % h(title)]
-    for group in groups:
-        target = u' \u00b7 %s' % h(group['target']) if group['target'] != group['check'] else ''
-        out.append('<div class="problem %s"><h3>%s %s%s <span class="code">%s</span></h3><div class="hosts">%s \u00b7 %s</div>%s</div>' % (
-            status, SYMBOLS[status], h(group['check']), target, h(group['brief']), h(group['group']),
-            h(', '.join(group['hosts'])), _html_diagnosis(group)))
-    out.append('</section>')
-    return ''.join(out)
+@functools.lru_cache(maxsize=None)
+def _html_template():
+    """The page template beside this module, loaded once; autoescaped, and an undefined name is an error, not ''."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(os.path.abspath(__file__)), '_report_templates')),
+        autoescape=True, undefined=jinja2.StrictUndefined, finalize=_printable,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return environment.get_template('report.html.j2')
 
 
 def render_html(records, hosts=None, title=None, layout='auto', generated=None):
@@ -795,45 +761,31 @@ def render_html(records, hosts=None, title=None, layout='auto', generated=None):
     records = _list(records)
     matrix = build_matrix(records, hosts)
     summary = summarize(records, matrix['hosts'])
-    title = title or 'Mail flow report'
-    verdict_word = {'failed': 'FAILED', 'passed': 'PASSED', 'empty': 'NO CHECKS'}[summary['verdict']]
     tiles = [
-        ('fail', 'required checks failed', '%d / %d' % (summary['failed'], summary['required'])),
-        ('pass', 'checks passed', summary['passed']),
-        ('warn', 'with warnings', summary['warnings']),
-        ('optional_fail', 'optional failed', summary['optional_failed']),
-        ('hosts', 'hosts', summary['hosts']),
+        {'status': 'fail', 'count': summary['failed'], 'label': 'required checks failed',
+         'value': '{} / {}'.format(summary['failed'], summary['required'])},
+        {'status': 'pass', 'count': summary['passed'], 'label': 'checks passed', 'value': summary['passed']},
+        {'status': 'warn', 'count': summary['warnings'], 'label': 'with warnings', 'value': summary['warnings']},
+        {'status': 'optional_fail', 'count': summary['optional_failed'], 'label': OPTIONAL_FAILED[1],
+         'value': summary['optional_failed']},
+        {'status': 'hosts', 'count': 0, 'label': 'hosts', 'value': summary['hosts']},
     ]
-    legend = ''.join('<span><i class="swatch" style="background:var(--%s)"></i>%s %s</span>' % (
-        variable, SYMBOLS[status], h(STATUS_WORDS[status]))
-        for status, variable in (('pass', 'pass-bg'), ('warn', 'warn-bg'), ('fail', 'fail-bg'), ('optional_fail', 'opt-bg')))
-    parts = [
-        u'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        # no script and no fetch of any kind: the page is a file to archive or attach
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
-        '<title>%s: %s</title><style>%s</style></head><body><main>' % (h(title), verdict_word, HTML_STYLE),
-        '<header class="top %s"><h1>%s</h1><span class="pill">%s</span><span class="meta">generated %s</span>'
-        '<p class="headline">%s</p>%s</header>' % (
-            summary['verdict'], h(title), verdict_word, h(_now_iso(generated)), h(summary['headline']),
-            '<p class="line">%s</p>' % h(summary['details']) if summary['details'] else ''),
-        '<div class="tiles">%s</div>' % ''.join(
-            '<div class="tile %s"><b>%s</b>%s</div>' % (status, h(value), h(label)) for status, label, value in tiles),
-    ]
-    if records:
-        parts.append('<div class="legend">%s<span>%s %s</span></div>' % (legend, SYMBOLS['missing'], h(STATUS_WORDS['missing'])))
-        parts.append(_html_matrix(matrix, layout))
-        parts.append(_html_problems('Failures', _group_failures(_search("[?status=='fail']", records)), 'fail'))
-        parts.append(_html_problems('Optional checks that failed',
-                                    _group_failures(_search("[?status=='optional_fail']", records)), 'optional_fail'))
-        warned = _group_warnings(_search("[?status=='warn']", records))
-        if warned:
-            parts.append('<section><h2>Warnings</h2>%s</section>' % ''.join(
-                '<div class="problem warn"><h3>%s %s%s</h3><div class="hosts">%s \u00b7 %s</div><ul>%s</ul></div>' % (
-                    SYMBOLS['warn'], h(group['check']),
-                    u' \u00b7 %s' % h(group['target']) if group['target'] != group['check'] else '',
-                    h(group['group']), h(', '.join(group['hosts'])), ''.join('<li>%s</li>' % h(w) for w in group['warnings']))
-                for group in warned))
-    parts.append('<footer>mailops.mailflow report: built from the hosts\' ansible_facts.mailflow, without re-probing. '
-                 'Click a failed cell for its diagnosis.</footer></main></body></html>\n')
-    return ''.join(parts)
+    return _html_template().render(
+        style=Markup(HTML_STYLE),  # a constant of this module; nothing a server sent
+        title=title or 'Mail flow report',
+        verdict_word={'failed': 'FAILED', 'passed': 'PASSED', 'empty': 'NO CHECKS'}[summary['verdict']],
+        generated=_now_iso(generated),
+        summary=summary,
+        tiles=tiles,
+        has_records=bool(records),
+        legend=(('pass', 'pass-bg'), ('warn', 'warn-bg'), ('fail', 'fail-bg'), ('optional_fail', 'opt-bg')),
+        symbols=SYMBOLS,
+        status_words=STATUS_WORDS,
+        matrix=matrix,
+        checks_as_rows=_checks_as_rows(matrix, layout) if records else False,
+        columns_by_id=dict((column['id'], column) for column in matrix['columns']),
+        failures=_group_failures(_search("[?status=='fail']", records)) if records else [],
+        optional_title=OPTIONAL_FAILED[1].capitalize(),
+        optional_failures=_group_failures(_search("[?status=='optional_fail']", records)) if records else [],
+        warned=_group_warnings(_search("[?status=='warn']", records)) if records else [],
+    )

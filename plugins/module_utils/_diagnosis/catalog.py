@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The diagnosis catalog: data only. The classifier (`classifier.py`) indexes it at import.
@@ -14,7 +13,14 @@ Each entry is a dict:
                 error     a condition name from errors.py (transport, TLS, DNS, extensions)
                 text      regular expression searched (case-insensitive) in the reply text: a tie-breaker
                           when one code means different things per vendor
-                port      int: only on this port
+                port      int: only on this port (same as when: {port: ...})
+  when:       optional conditions on the dialogue context (diagnose(context=...)), combined with AND:
+                authenticated  True/False: AUTH got 2xx before this reply
+                tls            True/False: TLS was active at this step
+                port           the port probed
+                server         a vendor id from SERVERS, as identify_server() read the banner/EHLO (or the reply)
+              A value may be a tuple of accepted values; None in it accepts "not known". An entry whose
+              conditions the context does not meet is skipped, so the entry without `when` answers instead.
   category:   short stable slug (several entries may share one)
   status:     ok|transient|permanent|connection|timeout|tls|dns|protocol|auth, or None where the class
               of the reply decides (2 ok, 4 transient, 5 permanent)
@@ -22,7 +28,8 @@ Each entry is a dict:
 
 Wording is ours, written for a mail administrator. Vendor meanings were checked against the vendors'
 public documentation and source (Postfix smtpd, Exchange and Exchange Online NDR references, Google's
-Gmail SMTP error list).
+Gmail SMTP error list, Exim's specification, OpenSMTPD's and Sendmail's source, the gateways' published
+error lists) or observed in the lab; every vendor entry names its source in `references`.
 """
 
 from __future__ import annotations
@@ -30,7 +37,13 @@ from __future__ import annotations
 from . import errors as E
 
 STATUSES = ('ok', 'transient', 'permanent', 'connection', 'timeout', 'tls', 'dns', 'protocol', 'auth')
-VENDORS = ('exchange', 'exchange_online', 'postfix', 'gmail')
+# Servers identify_server() can name from a banner or EHLO reply (see SERVER_SIGNATURES).
+SERVERS = ('exchange', 'exchange_online', 'postfix', 'exim', 'opensmtpd', 'sendmail', 'mimecast', 'proofpoint',
+           'cisco', 'barracuda')
+VENDORS = ('exchange', 'exchange_online', 'postfix', 'gmail', 'exim', 'opensmtpd', 'sendmail', 'mimecast',
+           'proofpoint', 'cisco', 'barracuda')
+# Keys of the dialogue context an entry's `when` may test.
+CONTEXT_KEYS = ('authenticated', 'tls', 'port', 'server')
 
 # Step groups used by several entries.
 HELLO_STEPS = ('ehlo', 'helo', 'ehlo_tls')
@@ -44,6 +57,10 @@ G_BEFORE = 'Exchange Telnet guide: before you begin'
 G_SESSION = 'Exchange Telnet guide: successful session'
 G_STEP3 = 'Exchange Telnet guide: step 3'
 G_NSLOOKUP = 'Exchange Telnet guide: step 2 (nslookup, set type=mx)'
+
+# One wording for Exchange's port 2525, wherever it is said.
+EXCHANGE_2525 = ('Port 2525 on Exchange is the internal receive connector of the Transport service: it does not '
+                 'accept anonymous mail (test Internet mail flow on port 25).')
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. The Exchange Telnet guide: every step, reply code and failure cause it names.
@@ -96,8 +113,9 @@ GUIDE = (
     },
     {
         'match': {'step': ('mail',), 'code': 530, 'enhanced': '5.7.1', 'port': 2525},
+        'when': {'server': ('exchange', None)},
         'category': 'internal_receive_connector', 'status': 'auth', 'vendor': 'exchange',
-        'summary': 'Port 2525 is an Exchange internal receive connector; it does not accept anonymous mail.',
+        'summary': EXCHANGE_2525,
         'causes': (
             'On Exchange mailbox servers, TCP 2525 belongs to the Transport service\'s internal receive connector, '
             'which only takes authenticated traffic from other Exchange servers.',
@@ -593,7 +611,7 @@ TRANSPORT = (
     {
         'match': {'error': E.PORT_2525_NOTE},
         'category': 'internal_receive_connector', 'status': 'ok',
-        'summary': 'Port 2525 on Exchange is an internal receive connector; it does not accept anonymous mail.',
+        'summary': EXCHANGE_2525,
         'causes': ('The Transport service\'s internal connector on mailbox servers listens on 2525 for traffic '
                    'from other Exchange servers.',),
         'remedy': 'Test Internet mail flow on port 25; expect 530 5.7.1 for anonymous MAIL FROM on 2525.',
@@ -1444,7 +1462,7 @@ def _rfc3463_entry(row):
     return {
         'match': {'enhanced': code},
         'category': category, 'status': status, 'summary': summary, 'causes': causes, 'remedy': remedy,
-        'references': ('%s %s' % (reference, code), 'IANA SMTP Enhanced Status Codes'),
+        'references': (f'{reference} {code}', 'IANA SMTP Enhanced Status Codes'),
     }
 
 
@@ -1455,7 +1473,7 @@ def _subject_entry(row):
         'category': category, 'status': None, 'summary': summary,
         'causes': ('The server gave an enhanced code whose detail is not in the registry or this catalog.',),
         'remedy': remedy,
-        'references': ('RFC 3463 X.%d.* (subject)' % subject,),
+        'references': (f'RFC 3463 X.{subject}.* (subject)',),
     }
 
 
@@ -1470,6 +1488,46 @@ EX = 'Exchange NDR reference'
 EXO = 'Exchange Online NDR reference'
 PF = 'Postfix smtpd'
 GM = 'Gmail SMTP errors and codes'
+EOP = 'Microsoft 365 EOP'
+EXIM_SPEC = 'Exim specification, access control lists'
+EXIM_ACL = 'Exim default configuration (configure.default), acl_check_rcpt'
+EXIM_LAB = 'observed in the lab (Exim 4.96)'
+OSMTPD = 'OpenSMTPD source usr.sbin/smtpd'
+OSMTPD_LAB = 'observed in the lab (OpenSMTPD 6.8): 524 5.2.4 for an unknown recipient'
+SM_SRC = 'Sendmail source (parseaddr, srvrsmtp)'
+SM_PROTO = 'Sendmail cf/m4/proto.m4'
+MC = 'Mimecast SMTP Error Codes (Mimecast knowledge base)'
+PP = 'Proofpoint Dynamic Reputation, ipcheck.proofpoint.com'
+CISCO = 'Cisco Secure Email (AsyncOS) user guide, mail flow policies'
+BARRACUDA = 'Barracuda Email Security'
+
+
+def _after_auth(match, vendor, policy, references):
+    """A relay refusal after AUTH got 2xx: the anonymous-client causes do not apply, these do."""
+    return {
+        'match': match,
+        'when': {'authenticated': True},
+        'category': 'relay_denied_after_auth', 'status': None, 'vendor': vendor,
+        'summary': 'Relay refused although the client authenticated: this account, sender or port may not relay '
+                   'to that domain.',
+        'causes': (
+            f'The server does not let this authenticated account relay here: {policy}.',
+            'The port has its own policy: on port 25 (the MX port) many servers do not honour authentication for '
+            'relaying; authenticated submission belongs on 587 (STARTTLS) or 465 (implicit TLS).',
+            'The sender address (MAIL FROM) is not one the account owns or may send as, and the server ties '
+            'relaying to it.',
+        ),
+        'remedy': 'Submit on the port meant for authenticated clients (587 or 465) with the account\'s own address '
+                  'as sender; if you already do, the server\'s administrator must allow authenticated users to relay '
+                  'on this listener.',
+        'references': tuple(references) + ('RFC 6409 (message submission)', 'RFC 4954 6'),
+    }
+
+
+def _for_codes(codes, entry):
+    """One copy of an entry per basic code (a match holds one code)."""
+    return tuple(dict(entry, match=dict(entry['match'], code=code)) for code in codes)
+
 
 VENDOR = (
     # --- Exchange on-premises ---
@@ -1609,14 +1667,32 @@ VENDOR = (
         'references': (EX + ': 5.1.0',),
     },
     {
-        'match': {'enhanced': tuple('5.7.%d' % number for number in range(900, 1000))},
+        'match': {'enhanced': tuple(f'5.7.{number}' for number in range(900, 1000))},
         'category': 'mail_flow_rule_rejected', 'status': 'permanent', 'vendor': 'exchange',
         'summary': 'Rejected by a mail flow (transport) rule with a custom code.',
         'causes': ('A transport rule in the recipient\'s organisation matched and rejected the message.',),
         'remedy': 'Ask the recipient\'s administrator which rule fired.',
         'references': (EX + ': 5.7.900-5.7.999',),
     },
-    # --- Exchange Online ---
+    # --- Exchange Online / Microsoft 365 EOP ---
+    {
+        'match': {'enhanced': '5.7.1', 'text': r'blocked using spamhaus[^()]*\((?:AS|S)?\d+\)'},
+        'category': 'dnsbl_listed', 'status': 'permanent', 'vendor': 'exchange_online',
+        'summary': 'Client host blocked using Spamhaus: Microsoft 365 (EOP) refuses this sending IP because Spamhaus '
+                   'lists it.',
+        'causes': ('The sending IP is on a Spamhaus block list that Exchange Online Protection checks.',),
+        'remedy': 'Look the IP up at spamhaus.org, fix the cause and request removal there (not at Microsoft).',
+        'references': (EOP + ': 550 5.7.1 Service unavailable, Client host blocked using Spamhaus (AS code)',),
+    },
+    {
+        'match': {'enhanced': '5.7.708'},
+        'category': 'traffic_not_accepted_from_ip', 'status': 'permanent', 'vendor': 'exchange_online',
+        'summary': 'Access denied, traffic not accepted from this IP: Microsoft 365 refuses mail from this IP.',
+        'causes': ('The tenant sends from an IP with a poor reputation, typically a new tenant without a sending '
+                   'history, or one whose mail was flagged.',),
+        'remedy': 'Send through a different (reputable) IP or relay, and contact Microsoft support for the tenant.',
+        'references': (EXO + ': 5.7.708',),
+    },
     {
         'match': {'enhanced': '5.7.64'},
         'category': 'tenant_attribution_relay_denied', 'status': 'permanent', 'vendor': 'exchange_online',
@@ -1692,7 +1768,7 @@ VENDOR = (
         'references': (EXO + ': 5.7.139',),
     },
     {
-        'match': {'enhanced': tuple('5.7.%d' % number for number in range(606, 650))},
+        'match': {'enhanced': tuple(f'5.7.{number}' for number in range(606, 650))},
         'category': 'banned_sending_ip', 'status': 'permanent', 'vendor': 'exchange_online',
         'summary': 'Access denied, banned sending IP: Microsoft blocks this IP address.',
         'causes': ('The sending IP has a poor reputation (spam, compromise) on Microsoft\'s block list.',),
@@ -1708,12 +1784,12 @@ VENDOR = (
         'references': (EXO + ': 5.7.750',),
     },
     {
-        'match': {'enhanced': tuple('5.7.%d' % number for number in range(700, 750))},
+        'match': {'enhanced': tuple(f'5.7.{number}' for number in range(700, 750) if number != 708)},
         'category': 'tenant_sending_blocked', 'status': 'permanent', 'vendor': 'exchange_online',
         'summary': 'Access denied: the tenant is blocked from sending (suspicious or excessive traffic).',
         'causes': ('The tenant exceeded sending thresholds or sent from unprovisioned domains, often after compromise.',),
         'remedy': 'Find and stop the abusive traffic, secure accounts, then contact Microsoft support.',
-        'references': (EXO + ': 5.7.700-749',),
+        'references': (EXO + ': 5.7.700-749 (5.7.708 has its own entry)',),
     },
     {
         'match': {'enhanced': ('5.7.501', '5.7.502', '5.7.503')},
@@ -1886,7 +1962,7 @@ VENDOR = (
         'references': (EXO + ': 5.7.322-325', 'RFC 7672'),
     },
     {
-        'match': {'enhanced': tuple('4.7.%d' % number for number in range(500, 700))},
+        'match': {'enhanced': tuple(f'4.7.{number}' for number in range(500, 700))},
         'category': 'throttled_by_provider', 'status': 'transient', 'vendor': 'exchange_online',
         'summary': 'Access denied, try again later: Exchange Online throttles this sender or IP.',
         'causes': ('Suspicious activity or low reputation; the IP is temporarily restricted while evaluated.',),
@@ -2343,6 +2419,285 @@ VENDOR = (
         'remedy': 'Review the content and authentication; check Postmaster Tools.',
         'references': (GM,),
     },
+    # --- Relay refusals after a successful AUTH (context authenticated: the anonymous causes do not apply) ---
+    _after_auth({'enhanced': '5.7.54'}, 'exchange',
+                'the receive connector that took the session does not give this account the '
+                'Ms-Exch-SMTP-Accept-Any-Recipient permission (authenticated clients submit on the Client Frontend '
+                'connector, port 587)', (EX + ': 5.7.54',)),
+    _after_auth({'enhanced': '5.7.1', 'text': r'unable to relay'}, 'exchange',
+                'the receive connector that took the session does not let this account relay '
+                '(Ms-Exch-SMTP-Accept-Any-Recipient)', (EX + ': 5.7.1',)),
+    _after_auth({'code': 554, 'enhanced': '5.7.1', 'text': r'relay access denied'}, 'postfix',
+                'smtpd_relay_restrictions (or smtpd_recipient_restrictions) for this service lacks '
+                'permit_sasl_authenticated, or lists it after reject_unauth_destination; master.cf -o overrides '
+                'apply per port', (PF + ': permit_sasl_authenticated', PF + ': reject_unauth_destination')),
+    _after_auth({'code': 454, 'enhanced': '4.7.1', 'text': r'relay access denied'}, 'postfix',
+                'smtpd_relay_restrictions for this service lacks permit_sasl_authenticated (defer_unauth_destination '
+                'answers before it)', (PF + ': permit_sasl_authenticated', PF + ': defer_unauth_destination')),
+    _after_auth({'code': 550, 'text': r'relay not permitted'}, 'exim',
+                'the RCPT ACL does not accept authenticated clients before its relay check ("accept authenticated '
+                '= *" missing, or placed after "require ... domains = +local_domains : +relay_to_domains")',
+                (EXIM_ACL, EXIM_LAB + ': 550 relay not permitted')),
+    _after_auth({'code': 550, 'enhanced': '5.7.1', 'text': r'relaying denied'}, 'sendmail',
+                'the account\'s SASL identity is not trusted for relaying (TRUST_AUTH_MECH / the '
+                'trust_auth ruleset does not cover this mechanism or user)', (SM_PROTO + ': Relaying denied',)),
+    # --- STARTTLS demanded on a session that already runs TLS (context tls) ---
+    {
+        'match': {'code': 530, 'enhanced': ('5.7.0', '5.5.1'), 'text': r'must issue a starttls command first'},
+        'when': {'tls': True},
+        'category': 'starttls_required_despite_tls', 'status': 'tls',
+        'summary': 'The server asks for STARTTLS although this session already runs TLS: the server does not see '
+                   'the TLS that the client negotiated.',
+        'causes': ('A proxy, load balancer or firewall in front of the server terminates TLS (or implicit TLS on '
+                   '465) and passes the session on in plain text.',
+                   'A front end hands the session to a back end listener that requires TLS of its own.',
+                   'A server fault that loses the TLS state after the second EHLO.'),
+        'remedy': 'Probe the server directly, not through the device in front; terminate TLS on the mail server '
+                  'itself, or let the back end listener accept the session from the front end without TLS.',
+        'references': ('RFC 3207 4', 'RFC 3207 4.2'),
+    },
+    # --- Exim (4.96 in the lab; replies from its default ACLs and the specification) ---
+    {
+        'match': {'code': 550, 'text': r'sender verify failed'},
+        'category': 'sender_verification_failed', 'status': 'permanent', 'vendor': 'exim',
+        'summary': 'Sender verify failed: Exim could not confirm that the MAIL FROM address can receive mail.',
+        'causes': ('The RCPT ACL has "verify = sender": the sender\'s domain has no route (no MX/A record), or a '
+                   'callout to the sender\'s MX refused the address.',
+                   'A host without a fully qualified sender (user@localhost or an unqualified name) as MAIL FROM.'),
+        'remedy': 'Send from an address whose domain resolves and whose mailbox accepts mail (bounces must be '
+                  'deliverable); check the sender domain\'s MX records.',
+        'references': (EXIM_SPEC + ': verify = sender',),
+    },
+    {
+        'match': {'code': 550, 'text': r'unrouteable address'},
+        'category': 'user_unknown', 'status': 'permanent', 'vendor': 'exim',
+        'summary': 'Unrouteable address: Exim found no route for the recipient (no such user or alias here, or no '
+                   'route for its domain).',
+        'causes': ('The RCPT ACL has "verify = recipient" and no router accepted the address: the local part is not '
+                   'a user or alias of a local domain.',
+                   'For a remote domain: DNS gives Exim no MX or address record for it.'),
+        'remedy': 'Check the recipient address; on the server, "exim -bt <address>" shows how it routes.',
+        'references': (EXIM_SPEC + ': verify = recipient', EXIM_LAB + ': 550 Unrouteable address'),
+    },
+    {
+        'match': {'code': 550, 'text': r'relay not permitted'},
+        'category': 'relay_denied', 'status': 'permanent', 'vendor': 'exim',
+        'summary': 'Relay not permitted: Exim accepts mail for that domain from this client only if it relays for it.',
+        'causes': ('The recipient domain is not in local_domains or relay_to_domains, and the client is not in '
+                   'relay_from_hosts and did not authenticate (the default RCPT ACL).',),
+        'remedy': 'Authenticate, add the client to relay_from_hosts, or add the domain to local_domains / '
+                  'relay_to_domains; check the MX record points at the right server.',
+        'references': (EXIM_ACL, EXIM_LAB + ': 550 relay not permitted'),
+    },
+    {
+        'match': {'code': 451, 'text': r'temporary local problem'},
+        'category': 'local_error', 'status': 'transient', 'vendor': 'exim',
+        'summary': 'Temporary local problem: an Exim ACL condition could not be decided now.',
+        'causes': ('A lookup the ACL needs failed (DNS, a database or file lookup, a DNS blocklist).',
+                   'A sender or recipient callout deferred, or a configuration error in an ACL.'),
+        'remedy': 'Retry later; if it persists, the server administrator must read Exim\'s main and panic logs.',
+        'references': (EXIM_SPEC + ': ACL defer and its default message',),
+    },
+    {
+        'match': {'code': 550, 'text': r'\bsender rate\b'},
+        'category': 'rate_limited', 'status': 'permanent', 'vendor': 'exim',
+        'summary': 'Sender rate limit: an Exim ratelimit ACL refused this sender or host.',
+        'causes': ('The sender or client sent more messages (or recipients) in the measured period than the '
+                   'ratelimit condition allows.',),
+        'remedy': 'Send more slowly and retry later; the server administrator sets the limit.',
+        'references': (EXIM_SPEC + ': ratelimit (the specification\'s example message)',),
+    },
+    {
+        'match': {'code': 451, 'text': r'\bsender rate\b'},
+        'category': 'rate_limited', 'status': 'transient', 'vendor': 'exim',
+        'summary': 'Sender rate limit: an Exim ratelimit ACL defers this sender or host for now.',
+        'causes': ('The sender or client sent more messages (or recipients) in the measured period than the '
+                   'ratelimit condition allows.',),
+        'remedy': 'Send more slowly and retry later; the server administrator sets the limit.',
+        'references': (EXIM_SPEC + ': ratelimit (the specification\'s example message)',),
+    },
+    # --- OpenSMTPD (6.8 in the lab; replies from usr.sbin/smtpd) ---
+    {
+        'match': {'code': 524, 'enhanced': '5.2.4', 'text': r'mailing list expansion problem'},
+        'category': 'user_unknown', 'status': 'permanent', 'vendor': 'opensmtpd',
+        'summary': 'Invalid recipient: OpenSMTPD found no mailbox or alias for this address (it words this as a '
+                   '"mailing list expansion problem").',
+        'causes': ('The address is not in the virtual or alias table of the matching rule, or it expanded to no '
+                   'delivery at all: an unknown recipient.',
+                   'Less often: a .forward or alias entry that cannot be expanded.'),
+        'remedy': 'Check the recipient address; on the server, add it to the virtual/alias table of the action '
+                  'that matches (smtpctl update table <name>).',
+        'references': (OSMTPD + ' lka_session.c: 524 5.2.4 on an empty expansion', OSMTPD_LAB),
+        'notes': ('OpenSMTPD uses 5.2.4 (RFC 3463: mailing list expansion) for an unknown recipient.',),
+    },
+    {
+        'match': {'enhanced': '5.2.4'},
+        'when': {'server': 'opensmtpd'},
+        'category': 'user_unknown', 'status': 'permanent', 'vendor': 'opensmtpd',
+        'summary': 'Invalid recipient: OpenSMTPD found no mailbox or alias for this address.',
+        'causes': ('The address is not in the virtual or alias table of the matching rule, or it expanded to no '
+                   'delivery at all: an unknown recipient.',),
+        'remedy': 'Check the recipient address; on the server, add it to the virtual/alias table of the action '
+                  'that matches.',
+        'references': (OSMTPD + ' lka_session.c: 524 5.2.4 on an empty expansion', OSMTPD_LAB),
+    },
+    {
+        'match': {'code': 424, 'enhanced': '4.2.4', 'text': r'mailing list expansion problem'},
+        'category': 'lookup_failure', 'status': 'transient', 'vendor': 'opensmtpd',
+        'summary': 'OpenSMTPD could not look the recipient up now (a table or .forward lookup failed).',
+        'causes': ('A table back end (file, database) or a ~/.forward read failed temporarily.',),
+        'remedy': 'Retry later; the server administrator must check the table back ends and the log.',
+        'references': (OSMTPD + ' lka_session.c: 424 4.2.4 on a temporary expansion failure',),
+    },
+    {
+        'match': {'code': 550, 'text': r'^invalid recipient'},
+        'category': 'recipient_not_accepted', 'status': 'permanent', 'vendor': 'opensmtpd',
+        'summary': 'Invalid recipient: no OpenSMTPD rule accepts mail for this recipient from this client.',
+        'causes': ('No "match ... for domain" rule covers the recipient\'s domain: a relay attempt, or a domain '
+                   'the server does not serve.',
+                   'The matching rule rejects it ("reject" action), or the client is not in the "from" of a relay rule.'),
+        'remedy': 'Check the recipient domain and the MX record; on the server, the smtpd.conf match rules.',
+        'references': (OSMTPD + ' lka_session.c: 550 Invalid recipient',),
+    },
+    {
+        'match': {'code': 530, 'enhanced': '5.5.1', 'text': r'must issue a starttls command first'},
+        'category': 'starttls_required', 'status': 'tls', 'vendor': 'opensmtpd',
+        'summary': 'Must issue a STARTTLS command first: this listener only takes mail over TLS.',
+        'causes': ('The listener is configured with "tls-require".',),
+        'remedy': 'Use tls: starttls or required.',
+        'references': (OSMTPD + ' smtp_session.c', 'RFC 3207 4'),
+    },
+    # --- Sendmail (cf/m4/proto.m4 rulesets) ---
+    {
+        'match': {'code': 550, 'enhanced': '5.1.1', 'text': r'\.\.\. user unknown'},
+        'category': 'user_unknown', 'status': 'permanent', 'vendor': 'sendmail',
+        'summary': 'User unknown: Sendmail has no local user or alias for this recipient.',
+        'causes': ('The local part is not a user or alias (aliases, virtusertable) of a domain Sendmail serves.',),
+        'remedy': 'Check the recipient address; on the server, the aliases and virtusertable maps (run newaliases '
+                  'or makemap after a change).',
+        'references': (SM_SRC + ': "User unknown"',),
+    },
+    {
+        'match': {'code': 553, 'enhanced': '5.1.8', 'text': r'domain of sender address .* does not exist'},
+        'category': 'sender_domain_not_found', 'status': 'permanent', 'vendor': 'sendmail',
+        'summary': 'Domain of sender address does not exist: Sendmail found no DNS record for the MAIL FROM domain.',
+        'causes': ('The check_mail ruleset resolved the sender\'s domain and DNS answered that it does not exist.',),
+        'remedy': 'Send from a domain that resolves (MX or A), or fix the sender domain\'s DNS.',
+        'references': (SM_PROTO + ': check_mail, 553 5.1.8',),
+    },
+    {
+        'match': {'code': 451, 'enhanced': '4.1.8', 'text': r'domain of sender address .* does not resolve'},
+        'category': 'sender_domain_not_found', 'status': 'transient', 'vendor': 'sendmail',
+        'summary': 'Domain of sender address does not resolve: Sendmail could not look the MAIL FROM domain up now.',
+        'causes': ('A DNS lookup for the sender\'s domain failed temporarily (timeout or SERVFAIL).',),
+        'remedy': 'Retry later; check that the sender domain\'s name servers answer.',
+        'references': (SM_PROTO + ': check_mail, 451 4.1.8',),
+    },
+    {
+        'match': {'code': 550, 'enhanced': '5.7.1', 'text': r'relaying denied'},
+        'category': 'relay_denied', 'status': 'permanent', 'vendor': 'sendmail',
+        'summary': 'Relaying denied: Sendmail does not relay for this client to that domain.',
+        'causes': ('The client is not allowed to relay (access map, relay-domains) and did not authenticate, and '
+                   'the recipient domain is not local.',),
+        'remedy': 'Authenticate, allow the client in the access map (Connect:<ip> RELAY), or add the domain to '
+                  'relay-domains / the local host names.',
+        'references': (SM_PROTO + ': Relaying denied',),
+    },
+    # --- Mimecast (Mimecast SMTP Error Codes) ---
+    {
+        'match': {'code': 451, 'text': r'internal resource (is )?temporarily unavailable'},
+        'category': 'greylisted', 'status': 'transient', 'vendor': 'mimecast',
+        'summary': 'Internal resource temporarily unavailable: Mimecast greylists or checks this sender first.',
+        'causes': ('Greylisting: Mimecast has not seen this IP, sender and recipient together yet and defers the '
+                   'first attempt.',
+                   'The sending IP has a poor reputation and is deferred while the reputation is checked.'),
+        'remedy': 'Retry (a real MTA does, from one minute on); if it persists, the recipient\'s Mimecast '
+                  'administrator can add an Auto Allow or Permitted Senders entry.',
+        'references': (MC + ': 451',),
+    },
+    {
+        'match': {'code': 550, 'text': r'administrative prohibition|envelope blocked'},
+        'category': 'sender_blocked_by_policy', 'status': 'permanent', 'vendor': 'mimecast',
+        'summary': 'Administrative prohibition, envelope blocked: a Mimecast Blocked Senders policy refuses this '
+                   'sender.',
+        'causes': ('A Blocked Senders policy of the recipient organisation (or a user\'s own block entry, '
+                   '"User Entry") matches the sender address or domain.',),
+        'remedy': 'Ask the recipient\'s Mimecast administrator to remove the block; Mimecast deals only with its '
+                  'customers\' contacts.',
+        'references': (MC + ': 550',),
+    },
+    {
+        'match': {'code': 421, 'text': r'sender address blocked'},
+        'category': 'sender_blocked_by_policy', 'status': 'transient', 'vendor': 'mimecast',
+        'summary': 'Sender address blocked: a Mimecast Blocked Senders policy refuses this sending IP.',
+        'causes': ('The sending IP address is in a Blocked Senders policy of the recipient organisation.',),
+        'remedy': 'Ask the recipient\'s Mimecast administrator to remove the entry.',
+        'references': (MC + ': 421',),
+    },
+    {
+        'match': {'code': 421, 'text': r'unable to process connection at this time'},
+        'category': 'service_not_available', 'status': 'transient', 'vendor': 'mimecast',
+        'summary': 'Unable to process connection at this time: the Mimecast server is at maximum load.',
+        'causes': ('Load on the Mimecast side.',),
+        'remedy': 'Retry later; real MTAs retry automatically.',
+        'references': (MC + ': 421',),
+    },
+    # --- Proofpoint ---
+    *_for_codes((550, 554), {
+        'match': {'text': r'ipcheck\.proofpoint\.com'},
+        'category': 'sending_ip_reputation_blocked', 'status': 'permanent', 'vendor': 'proofpoint',
+        'summary': 'Blocked by Proofpoint: the sending IP has a poor Proofpoint Dynamic Reputation.',
+        'causes': ('Proofpoint\'s reputation service lists the sending IP (spam traps, complaints, sudden volume).',),
+        'remedy': 'Look the IP up at ipcheck.proofpoint.com and request a review there after fixing the cause.',
+        'references': (PP,),
+    }),
+    # --- Cisco Secure Email (IronPort, AsyncOS mail flow policies) ---
+    {
+        'match': {'code': 421, 'text': r'too many concurrent smtp connections'},
+        'category': 'connection_limit', 'status': 'transient', 'vendor': 'cisco',
+        'summary': 'Too many concurrent SMTP connections from this IP: the gateway\'s mail flow policy limit.',
+        'causes': ('The sender holds more parallel connections than the mail flow policy allows per IP.',),
+        'remedy': 'Open fewer parallel connections; retry later.',
+        'references': (CISCO + ': max. concurrent connections from a single IP',),
+    },
+    {
+        'match': {'code': 452, 'text': r'too many recipients received this hour'},
+        'category': 'recipient_rate_limited', 'status': 'transient', 'vendor': 'cisco',
+        'summary': 'Too many recipients received this hour: the gateway rate-limits this sender.',
+        'causes': ('The sending IP or host passed the mail flow policy\'s maximum recipients per hour.',),
+        'remedy': 'Send the rest later; ask the recipient organisation to raise the limit for this sender.',
+        'references': (CISCO + ': rate limiting, max. recipients per hour',),
+    },
+    # --- Barracuda ---
+    {
+        'match': {'code': 554, 'text': r'blocked using barracuda reputation'},
+        'category': 'dnsbl_listed', 'status': 'permanent', 'vendor': 'barracuda',
+        'summary': 'Client host blocked using Barracuda Reputation: the sending IP is on the Barracuda Reputation '
+                   'Block List.',
+        'causes': ('The IP in the reply (which may be the submitting client from a Received header, not the sending '
+                   'server) is listed on Barracuda\'s reputation list.',),
+        'remedy': 'Look the IP up at barracudacentral.org and request removal after fixing the cause.',
+        'references': (BARRACUDA + ': Barracuda Reputation Block List',),
+    },
+    {
+        'match': {'code': 550, 'text': r'permanent failure for one or more recipients'},
+        'category': 'recipient_policy_rejected', 'status': 'permanent', 'vendor': 'barracuda',
+        'summary': 'Permanent failure for one or more recipients: the recipient\'s Barracuda gateway blocked the '
+                   'message by policy.',
+        'causes': ('A block list, content or reputation policy of the recipient organisation (the text names the '
+                   'recipient and "blocked").',),
+        'remedy': 'Ask the recipient\'s mail administrator which Barracuda policy blocked it.',
+        'references': (BARRACUDA + ': bounce seen from *.ess.barracudanetworks.com',),
+    },
+    # --- Without a vendor: the meaning is RFC 5321's ---
+    {
+        'match': {'code': 452, 'text': r'too many recipients'},
+        'category': 'too_many_recipients', 'status': 'transient',
+        'summary': 'Too many recipients for this transaction: send the rest in another one.',
+        'causes': ('The server\'s per-message recipient limit was reached.',),
+        'remedy': 'Send the remaining recipients in a new transaction (an MTA does this by itself).',
+        'references': ('RFC 5321 4.5.3.1.10',),
+    },
 )
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -2419,17 +2774,57 @@ UNKNOWN = {
     'references': ('RFC 5321 4.2', 'RFC 3463'),
 }
 
-# Ports with a known role: noted whenever a probe on them fails (status other than ok).
-PORT_NOTES = {
-    2525: 'Port 2525 is an Exchange internal receive connector: it does not accept anonymous mail '
-          '(Exchange Telnet guide).',
-    587: 'Port 587 is message submission: expect STARTTLS and AUTH before MAIL FROM (RFC 6409).',
-    465: 'Port 465 is submission over implicit TLS: use tls: implicit (RFC 8314).',
-}
+# Notes that depend on the dialogue context (the server may come from the reply text, see the classifier): `when` as
+# for entries; failures_only: only when the status is not ok; unless_category: not when the entry already says it.
+CONTEXT_NOTES = (
+    {
+        'when': {'port': 2525, 'server': 'exchange'},
+        'note': EXCHANGE_2525,
+        'failures_only': False, 'unless_category': ('internal_receive_connector',),
+    },
+    {
+        'when': {'port': 587, 'authenticated': (False, None)},
+        'note': 'Port 587 is message submission: expect STARTTLS and AUTH before MAIL FROM (RFC 6409).',
+        'failures_only': True, 'unless_category': (),
+    },
+    {
+        'when': {'port': 465, 'tls': (False, None)},
+        'note': 'Port 465 is submission over implicit TLS: use tls: implicit (RFC 8314).',
+        'failures_only': True, 'unless_category': (),
+    },
+)
 STANDARD_SMTP_PORTS = (25, 465, 587, 2525)
 # Conditions at connect/greeting time where an unusual port number is worth pointing out.
 PORT_CHECK_ERRORS = (E.CONNECTION_REFUSED, E.CONNECT_TIMEOUT, E.COMMAND_TIMEOUT, E.REPLY_MALFORMED,
                      E.CONNECTION_CLOSED, E.CONNECTION_RESET)
+
+# Banner and EHLO signatures for identify_server(): the first row (in this order) found in any line names the server.
+# Gateways and Exchange Online come first: their banners may also carry a generic MTA's words.
+SERVER_SIGNATURES = (
+    {'vendor': 'exchange_online', 'pattern': r'\.(?:mail\.)?protection\.outlook\.com\b|\.outlook\.office365\.com\b',
+     'source': 'Exchange Online MX and frontend host names (<domain>.mail.protection.outlook.com, '
+               '*.prod.protection.outlook.com) in Microsoft 365 DNS setup and public transcripts'},
+    {'vendor': 'mimecast', 'pattern': r'\bmimecast\.com\b',
+     'source': 'Mimecast inbound MX host names (*-smtp-inbound-*.mimecast.com), Mimecast MX records article'},
+    {'vendor': 'proofpoint', 'pattern': r'\bpphosted\.com\b|\bppe-hosted\.com\b',
+     'source': 'Proofpoint hosted MX host names (mx0a-*.pphosted.com; Proofpoint Essentials *.ppe-hosted.com)'},
+    {'vendor': 'cisco', 'pattern': r'\biphmx\.com\b|\bIronPort\b',
+     'source': 'Cisco Secure Email Cloud Gateway host names (*.iphmx.com); IronPort in AsyncOS banners'},
+    {'vendor': 'barracuda', 'pattern': r'\bbarracudanetworks\.com\b|\bBarracuda\b',
+     'source': 'Barracuda Email Security Service MX host names (*.ess.barracudanetworks.com)'},
+    {'vendor': 'exchange', 'pattern': r'Microsoft ESMTP MAIL Service|^(?:250[- ])?(?:X-EXPS|XEXCH50|X-ANONYMOUSTLS|XRDST)\b',
+     'source': 'Exchange Telnet guide (220 ... Microsoft ESMTP MAIL Service ready); [MS-OXSMTP] EHLO keywords '
+               'X-EXPS, XEXCH50, X-ANONYMOUSTLS, XRDST'},
+    {'vendor': 'postfix', 'pattern': r'\bESMTP Postfix\b',
+     'source': 'Postfix smtpd_banner default ($myhostname ESMTP $mail_name); observed in the lab: '
+               '"220 mx1.fabrikam.test ESMTP Postfix"'},
+    {'vendor': 'exim', 'pattern': r'\bESMTP Exim\b',
+     'source': 'Exim smtp_banner default ($smtp_active_hostname ESMTP Exim $version_number $tod_full)'},
+    {'vendor': 'opensmtpd', 'pattern': r'\bESMTP OpenSMTPD\b',
+     'source': 'OpenSMTPD smtp_session.c: "220 %s ESMTP OpenSMTPD"'},
+    {'vendor': 'sendmail', 'pattern': r'\bSendmail\b',
+     'source': 'Sendmail confSMTP_LOGIN_MSG default ($j Sendmail $v/$Z; $b)'},
+)
 
 # What the classifier walks, by kind. The order inside each kind does not matter for lookups (the index does).
 KINDS = (

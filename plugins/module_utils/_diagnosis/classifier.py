@@ -1,14 +1,16 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Classifier over the catalog: (step, code, enhanced, error, text, port) -> diagnosis dict.
+"""Classifier over the catalog: (step, code, enhanced, error, text, port, context) -> diagnosis dict.
 
 The catalog is indexed once at import into dicts keyed per lookup tier, so a lookup is a handful of dict
 gets (it runs for every step of hundreds of probes). Lookup order:
   error conditions: (step, error), then error
   replies: exact (step, code, enhanced), (code, enhanced), enhanced alone, enhanced with any class (RFC 3463
   X.s.d), enhanced subject (X.s), (step, code), basic code, basic code class, and finally unknown.
-Within one key, entries with more constraints (text pattern, port) are tried first.
+Entries with constraints (a text pattern, `when` conditions on the dialogue context) that hold for the reply are
+looked up first, through all the reply tiers in that order; then the plain entries, tier by tier. Within one key,
+entries with more constraints are tried first; an entry whose conditions the context does not meet (or does not
+know) is skipped.
 Every call returns a new dict; callers may change it.
 """
 
@@ -33,9 +35,26 @@ _ENHANCED_ANYWHERE_RE = re.compile(r'(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.]
 _CODE_ONLY_RE = re.compile(r'^\d{3}$')
 
 
+def _allowed(value):
+    """A `when` value as the tuple of context values it accepts (None stands for "not known")."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _conditions(entry):
+    when = dict((key, _allowed(value)) for key, value in (entry.get('when') or {}).items())
+    port = entry.get('match', {}).get('port')
+    if port is not None:
+        when['port'] = _allowed(port)
+    unknown = set(when) - set(catalog.CONTEXT_KEYS)
+    if unknown:
+        raise ValueError('catalog entry with unknown when keys {}: {!r}'.format(sorted(unknown), entry.get('match')))
+    return tuple(sorted(when.items()))
+
+
 def _prepare(entry, kind, order):
     match = entry.get('match', {})
     pattern = match.get('text')
+    when = _conditions(entry)
     return {
         'category': entry['category'],
         'status': entry.get('status'),
@@ -47,8 +66,8 @@ def _prepare(entry, kind, order):
         'vendor': entry.get('vendor'),
         'kind': kind,
         'text': re.compile(pattern, re.IGNORECASE) if pattern else None,
-        'port': match.get('port'),
-        'rank': (-((pattern is not None) + (match.get('port') is not None)), _KIND_RANK.get(kind, 99), order),
+        'when': when,
+        'rank': (-((pattern is not None) + len(when)), _KIND_RANK.get(kind, 99), order),
     }
 
 
@@ -83,7 +102,7 @@ def _keys(match):
         return 'step_code', [(step, code) for step in steps]
     if code is not None:
         return 'code', [code]
-    raise ValueError('catalog entry with an unindexable match: %r' % (match,))
+    raise ValueError(f'catalog entry with an unindexable match: {match!r}')
 
 
 def _build_index():
@@ -149,7 +168,7 @@ def _coerce_code(value, notes):
     else:
         code = None
     if code is None or not 200 <= code <= 599:
-        notes.append('Ignored %r: not a basic SMTP reply code (200-599).' % (_short(value),))
+        notes.append(f'Ignored {_short(value)!r}: not a basic SMTP reply code (200-599).')
         return None
     return code
 
@@ -161,7 +180,7 @@ def _coerce_enhanced(value, notes):
         found = _ENHANCED_RE.match(value.strip())
         if found:
             return '%d.%d.%d' % (int(found.group(1)), int(found.group(2)), int(found.group(3)))
-    notes.append('Ignored %r: not an enhanced status code (class 2, 4 or 5, as in 5.1.1).' % (_short(value),))
+    notes.append(f'Ignored {_short(value)!r}: not an enhanced status code (class 2, 4 or 5, as in 5.1.1).')
     return None
 
 
@@ -195,13 +214,62 @@ def _short(value):
     return text if len(text) <= 60 else text[:57] + '...'
 
 
+def _coerce_flag(value):
+    return value if isinstance(value, bool) else None
+
+
+_SIGNATURES = tuple((row['vendor'], re.compile(row['pattern'], re.IGNORECASE)) for row in catalog.SERVER_SIGNATURES)
+
+
+def identify_server(lines):
+    """Which server or gateway wrote these banner/EHLO lines: a vendor id from catalog.SERVERS, or None.
+    The first signature (in catalog order) found in any line wins; gateways come before the MTAs they may run."""
+    if isinstance(lines, (str, bytes)):
+        lines = [lines]
+    if not isinstance(lines, (list, tuple)):
+        return None
+    texts = []
+    for line in lines:
+        if isinstance(line, bytes):
+            line = line.decode('utf-8', 'replace')
+        if isinstance(line, str):
+            texts.append(line)
+    for vendor, pattern in _SIGNATURES:
+        if any(pattern.search(text) for text in texts):
+            return vendor
+    return None
+
+
+def _coerce_context(context, port, text):
+    """The dialogue context as {authenticated, tls, port, server}; None where not known. An explicit port argument
+    wins over context['port']; without context['server'], a reply text that names a server identifies it."""
+    given = context if isinstance(context, dict) else {}
+    server = given.get('server')
+    if server not in catalog.SERVERS:
+        server = identify_server(text) if text is not None else None
+    return {
+        'authenticated': _coerce_flag(given.get('authenticated')),
+        'tls': _coerce_flag(given.get('tls')),
+        'port': port if port is not None else _coerce_port(given.get('port')),
+        'server': server,
+    }
+
+
+def _meets(when, context):
+    return all(context.get(key) in allowed for key, allowed in when)
+
+
 # --- lookup ------------------------------------------------------------------------------------------------------
 
-def _pick(candidates, text, port):
+def _pick(candidates, text, context, constrained=None):
+    """The first candidate that applies; constrained=True/False only looks at entries with/without a text pattern or
+    `when` conditions (None: at all)."""
     if not candidates:
         return None
     for candidate in candidates:
-        if candidate['port'] is not None and candidate['port'] != port:
+        if constrained is not None and constrained != (candidate['text'] is not None or bool(candidate['when'])):
+            continue
+        if candidate['when'] and not _meets(candidate['when'], context):
             continue
         if candidate['text'] is not None and (text is None or not candidate['text'].search(text)):
             continue
@@ -258,46 +326,55 @@ def _reply_tiers(step, code, enhanced, pairs_allowed, alone_allowed):
         yield 'enhanced_class', int(enhanced[0])
 
 
-def _port_notes(port, status, error, step, category):
+_CONTEXT_NOTES = tuple(dict(row, when=_conditions(row)) for row in catalog.CONTEXT_NOTES)
+
+
+def _context_notes(context, status, error, step, category):
     notes = []
-    if port is None or status == 'ok':
-        return notes
-    note = catalog.PORT_NOTES.get(port)
-    if note and category != 'internal_receive_connector':
-        notes.append(note)
-    if (error in catalog.PORT_CHECK_ERRORS and step in (None, 'connect', 'banner')
-            and port not in catalog.STANDARD_SMTP_PORTS):
+    for row in _CONTEXT_NOTES:
+        if row['failures_only'] and status == 'ok':
+            continue
+        if category in row['unless_category'] or not _meets(row['when'], context):
+            continue
+        notes.append(row['note'])
+    port = context['port']
+    if (port is not None and status != 'ok' and error in catalog.PORT_CHECK_ERRORS
+            and step in (None, 'connect', 'banner') and port not in catalog.STANDARD_SMTP_PORTS):
         notes.append('Port %d is not a usual SMTP port (%s): check the port number.'
                      % (port, ', '.join(str(number) for number in catalog.STANDARD_SMTP_PORTS)))
     return notes
 
 
-def diagnose(step=None, code=None, enhanced=None, error=None, text=None, port=None, enhanced_trusted=None):
+def diagnose(step=None, code=None, enhanced=None, error=None, text=None, port=None, enhanced_trusted=None,
+             context=None):
     """Explain one observation. Returns a new dict:
     {status, step, code, enhanced, error, category, summary, causes, remedy, notes, references, vendor, matched_by}.
 
     enhanced_trusted: True when the server offered ENHANCEDSTATUSCODES (or the engine otherwise trusts the code),
     False to ignore the enhanced code, None to trust it when its class matches the basic code's first digit.
+    context: None or {'authenticated': bool (AUTH got 2xx), 'tls': bool (TLS active at that step), 'port': int,
+    'server': a vendor id from identify_server() or None}. Entries and notes with `when` conditions need it.
+    With `error`, `code` is kept in the result (the tarpit note carries the slow reply's code).
     """
     notes = []
     step = _coerce_step(step)
     code = _coerce_code(code, notes)
     enhanced = _coerce_enhanced(enhanced, notes)
     text = _coerce_text(text)
-    port = _coerce_port(port)
+    context = _coerce_context(context, _coerce_port(port), text)
     error = error if isinstance(error, str) and error else None
 
     if error is not None:
-        entry = _pick(_INDEX['error'].get((step, error)), text, port) if step is not None else None
+        entry = _pick(_INDEX['error'].get((step, error)), text, context) if step is not None else None
         matched_by = 'error_step'
         if entry is None:
-            entry = _pick(_INDEX['error'].get((None, error)), text, port)
+            entry = _pick(_INDEX['error'].get((None, error)), text, context)
             matched_by = 'error'
         if entry is None:
-            notes.append('Unknown condition name %r.' % (_short(error),))
+            notes.append(f'Unknown condition name {_short(error)!r}.')
             return _result(_UNKNOWN, 'unknown', _UNKNOWN['status'], step, code, enhanced, error, notes)
         status = entry['status']
-        notes.extend(_port_notes(port, status, error, step, entry['category']))
+        notes.extend(_context_notes(context, status, error, step, entry['category']))
         return _result(entry, matched_by, status, step, code, enhanced, error, notes)
 
     mismatch = code is not None and enhanced is not None and enhanced[0] != str(code)[0]
@@ -311,18 +388,21 @@ def diagnose(step=None, code=None, enhanced=None, error=None, text=None, port=No
     pairs_allowed = enhanced_trusted is not False
     alone_allowed = pairs_allowed and not mismatch
     if enhanced is not None and enhanced_trusted is False:
-        notes.append('Enhanced code %s ignored: the server did not offer ENHANCEDSTATUSCODES.' % enhanced)
+        notes.append(f'Enhanced code {enhanced} ignored: the server did not offer ENHANCEDSTATUSCODES.')
 
     reply_class = code // 100 if code is not None else (int(enhanced[0]) if enhanced is not None else None)
-    for tier, key in _reply_tiers(step, code, enhanced, pairs_allowed, alone_allowed):
-        entry = _pick(_INDEX['code_class' if tier == 'enhanced_class' else tier].get(key), text, port)
+    tiers = list(_reply_tiers(step, code, enhanced, pairs_allowed, alone_allowed))
+    # Entries whose text or context conditions matched this reply are more specific than any plain entry, whatever
+    # their tier: a vendor's wording at (code) beats the generic (step, code) meaning.
+    for constrained, (tier, key) in [(True, each) for each in tiers] + [(False, each) for each in tiers]:
+        entry = _pick(_INDEX['code_class' if tier == 'enhanced_class' else tier].get(key), text, context, constrained)
         if entry is None:
             continue
         if tier == 'code_class':
             second = (code // 10) % 10
-            notes.append(catalog.SECOND_DIGIT.get(second, 'x%dz: a second digit RFC 5321 does not define.' % second))
+            notes.append(catalog.SECOND_DIGIT.get(second, f'x{second}z: a second digit RFC 5321 does not define.'))
         status = _resolve_status(entry['status'], reply_class)
-        notes.extend(_port_notes(port, status, None, step, entry['category']))
+        notes.extend(_context_notes(context, status, None, step, entry['category']))
         return _result(entry, tier, status, step, code, enhanced, None, notes)
 
     if code is None and enhanced is None:
@@ -330,8 +410,9 @@ def diagnose(step=None, code=None, enhanced=None, error=None, text=None, port=No
     return _result(_UNKNOWN, 'unknown', _UNKNOWN['status'], step, code, enhanced, None, notes)
 
 
-def diagnose_success(step=None, code=None, enhanced=None, notes=None):
-    """Diagnosis for a dialogue where every step met its expectation. `step` is the last step that ran."""
+def diagnose_success(step=None, code=None, enhanced=None, notes=None, context=None):
+    """Diagnosis for a dialogue where every step met its expectation. `step` is the last step that ran;
+    `context` as for diagnose() (notes that hold for any status, such as Exchange's port 2525, still apply)."""
     step = _coerce_step(step)
     extra = []
     code = _coerce_code(code, extra)
@@ -339,6 +420,8 @@ def diagnose_success(step=None, code=None, enhanced=None, notes=None):
     if isinstance(notes, (list, tuple)):
         extra = [note for note in notes if isinstance(note, str)] + extra
     entry = _SUCCESS_BY_STEP.get(step, _SUCCESS_DEFAULT)
+    context_notes = _context_notes(_coerce_context(context, None, None), 'ok', None, step, entry['category'])
+    extra.extend(note for note in context_notes if note not in extra)
     return _result(entry, 'success', 'ok', step, code, enhanced, None, extra)
 
 
@@ -362,7 +445,7 @@ def _parse_lines(lines):
         prefix = _ENHANCED_PREFIX_RE.match(rest)
         if prefix:
             if enhanced is None:
-                enhanced = '%s.%s.%s' % prefix.groups()
+                enhanced = '{}.{}.{}'.format(*prefix.groups())
             rest = rest[prefix.end():].strip()
         if rest:
             texts.append(rest)
@@ -370,7 +453,7 @@ def _parse_lines(lines):
     notes = []
     if codes:
         if len(set(codes)) > 1:
-            notes.append('The reply code changes between lines (%s); the last line decides.' % ', '.join(codes))
+            notes.append('The reply code changes between lines ({}); the last line decides.'.format(', '.join(codes)))
         return {'code': codes[-1], 'enhanced': enhanced, 'text': text, 'notes': notes}
     if text is None:
         return None
@@ -438,7 +521,7 @@ def _parse_value(value):
     return None
 
 
-def explain(value, step=None, port=None, enhanced_trusted=None):
+def explain(value, step=None, port=None, enhanced_trusted=None, context=None):
     """Explain a reply line ('550 5.1.1 <x>: User unknown'), reply lines (a list or a multi-line string), a basic
     code (550 or '550'), an enhanced code ('5.7.1'), a condition name ('connection_refused') or a step/reply dict
     ({code, enhanced, text, lines} or {name, reply: {...}}). Never raises: anything else gives category 'unknown'.
@@ -446,7 +529,7 @@ def explain(value, step=None, port=None, enhanced_trusted=None):
     parsed = _parse_value(value)
     if parsed is None:
         result = _result(_UNKNOWN, 'unknown', _UNKNOWN['status'], _coerce_step(step), None, None, None, [])
-        result['notes'].append('Nothing to explain in %s.' % _short(value))
+        result['notes'].append(f'Nothing to explain in {_short(value)}.')
         return result
     result = diagnose(
         step=parsed.get('step', step),
@@ -456,6 +539,7 @@ def explain(value, step=None, port=None, enhanced_trusted=None):
         text=parsed.get('text'),
         port=parsed.get('port', port),
         enhanced_trusted=enhanced_trusted,
+        context=context,
     )
     result['notes'] = list(parsed.get('notes') or ()) + result['notes']
     return result

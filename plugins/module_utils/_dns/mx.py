@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """MX resolution as an MTA sees it (RFC 5321 5.1, RFC 7505, RFC 2181 10.3), on dnspython.
@@ -6,7 +5,10 @@
 Plain Python: no Ansible import, so modules, the lookup plugin, mx_probe and the
 benchmarks share it. ``resolve_mx`` resolves one domain and ``resolve_many`` many,
 concurrently, keeping the given order. Both take an optional ``resolver``: any
-object with dnspython's ``Resolver.resolve`` signature (tests inject one).
+object with dnspython's ``Resolver.resolve`` signature (tests inject one), or a
+``source``: a callable ``(name, rdtype) -> Reply`` that answers the questions from
+elsewhere (the Windows path replays ``Resolve-DnsName`` output through
+``resolve_dnsname.py``). Everything after the answers is the same code for both.
 
 Output names: ``domain`` and ``host`` never carry the trailing dot, ``query_name``
 always does, so ``fabrikam.test`` and ``fabrikam.test.`` give identical records.
@@ -72,7 +74,7 @@ _IP_VERSION_WORDS = {'4': 'IPv4', '6': 'IPv6'}
 
 def missing_dnspython_message(where='the managed host'):
     """The failure text when dnspython cannot be imported."""
-    return 'dnspython is required on %s: pip install dnspython (or apt install python3-dnspython)' % where
+    return f'dnspython is required on {where}: pip install dnspython (or apt install python3-dnspython)'
 
 
 class DnsUnavailable(RuntimeError):
@@ -88,7 +90,7 @@ class OptionError(ValueError):
 
     def __init__(self, option, problem):
         separator = '' if problem.startswith('[') else ': '
-        super(OptionError, self).__init__('%s%s%s' % (option, separator, problem))
+        super().__init__(f'{option}{separator}{problem}')
         self.option = option
 
 
@@ -96,10 +98,10 @@ def _checked(option, check, value):
     try:
         return check(value)
     except ValueError as exc:
-        raise OptionError(option, str(exc))
+        raise OptionError(option, str(exc)) from None
 
 
-class MxOptions(object):
+class MxOptions:
     """Validated DNS options; the constructor raises OptionError naming a bad option."""
 
     def __init__(self, nameservers=None, port=53, timeout=2.0, lifetime=5.0, tcp=False,
@@ -128,7 +130,7 @@ def make_resolver(options):
         try:
             resolver = dns.resolver.Resolver()
         except dns.resolver.NoResolverConfiguration as exc:
-            raise DnsConfigError('the host has no usable resolver configuration (%s); give nameservers' % exc)
+            raise DnsConfigError(f'the host has no usable resolver configuration ({exc}); give nameservers') from exc
     resolver.port = options.port
     # Names are absolute; an empty search list makes sure nothing is ever appended.
     resolver.search = []
@@ -141,8 +143,13 @@ def make_resolver(options):
     return resolver
 
 
-class _Reply(object):
-    """One query's outcome: answer | nodata | nxdomain | servfail | timeout | error."""
+class Reply:
+    """One query's outcome: answer | nodata | nxdomain | servfail | timeout | error.
+
+    ``records`` are plain values: ``(preference, exchange)`` for MX, with ``exchange`` ''
+    for the null MX's root name, and the address text for A and AAAA. ``chain`` is the
+    names from the question to the canonical name, without trailing dots.
+    """
 
     def __init__(self, outcome, records=(), chain=(), ttl=None, nameserver=None, port=None, dnssec_ad=False, message=None):
         self.outcome = outcome
@@ -200,7 +207,7 @@ def _server_text(server):
 
 def _describe_server_error(server_error):
     server, via_tcp, port, problem = server_error[:4]
-    return '%s port %s (%s): %s' % (_server_text(server), port, 'tcp' if via_tcp else 'udp', problem)
+    return '{} port {} ({}): {}'.format(_server_text(server), port, 'tcp' if via_tcp else 'udp', problem)
 
 
 def _is_servfail(server_error):
@@ -210,6 +217,13 @@ def _is_servfail(server_error):
     return response is not None and hasattr(response, 'rcode') and response.rcode() == dns.rcode.SERVFAIL
 
 
+def _plain_records(rrset, rdtype):
+    if rdtype == 'MX':
+        return [(int(rdata.preference), '' if rdata.exchange == dns.name.root else _name_text(rdata.exchange))
+                for rdata in rrset]
+    return [str(rdata.address) for rdata in rrset]
+
+
 def query(resolver, qname, rdtype, options):
     """Send one question through the resolver; never raises for DNS or socket trouble."""
     try:
@@ -217,35 +231,48 @@ def query(resolver, qname, rdtype, options):
                                   search=False, lifetime=options.lifetime)
     except dns.resolver.NXDOMAIN as exc:
         responses = list(((getattr(exc, 'kwargs', None) or {}).get('responses') or {}).values())
-        return _Reply('nxdomain', nameserver=_sole_nameserver(resolver), port=options.port,
-                      dnssec_ad=_response_ad(responses[0] if responses else None),
-                      message='%s does not exist (NXDOMAIN)' % _name_text(qname))
+        return Reply('nxdomain', nameserver=_sole_nameserver(resolver), port=options.port,
+                     dnssec_ad=_response_ad(responses[0] if responses else None),
+                     message=f'{_name_text(qname)} does not exist (NXDOMAIN)')
     except dns.resolver.NoAnswer as exc:
         # Only an injected resolver raises this: raise_on_no_answer is off.
         response = (getattr(exc, 'kwargs', None) or {}).get('response')
-        return _Reply('nodata', nameserver=_sole_nameserver(resolver), port=options.port, dnssec_ad=_response_ad(response))
+        return Reply('nodata', nameserver=_sole_nameserver(resolver), port=options.port, dnssec_ad=_response_ad(response))
     except dns.resolver.NoNameservers as exc:
         server_errors = _server_errors(exc)
         servfails = [server_error for server_error in server_errors if _is_servfail(server_error)]
         detail = '; '.join(_describe_server_error(server_error) for server_error in server_errors) or str(exc)
         chosen = (servfails or server_errors or [(None, False, None, None, None)])[0]
-        return _Reply('servfail' if servfails else 'error', nameserver=_server_text(chosen[0]) if chosen[0] else None, port=chosen[2],
-                      message='no nameserver could answer %s %s: %s' % (_name_text(qname), rdtype, detail))
+        return Reply('servfail' if servfails else 'error', nameserver=_server_text(chosen[0]) if chosen[0] else None, port=chosen[2],
+                     message=f'no nameserver could answer {_name_text(qname)} {rdtype}: {detail}')
     except dns.exception.Timeout:
         tried = ', '.join(_server_text(server) for server in getattr(resolver, 'nameservers', None) or []) or 'the nameservers'
-        return _Reply('timeout', port=options.port,
-                      message='no answer for %s %s from %s port %s within the %g s lifetime' % (
-                          _name_text(qname), rdtype, tried, options.port, options.lifetime))
+        return Reply('timeout', port=options.port,
+                     message=f'no answer for {_name_text(qname)} {rdtype} from {tried} port {options.port} '
+                             f'within the {options.lifetime:g} s lifetime')
     except (dns.exception.DNSException, OSError, EOFError) as exc:
-        return _Reply('error', nameserver=_sole_nameserver(resolver), port=options.port,
-                      message='%s %s: %s: %s' % (_name_text(qname), rdtype, type(exc).__name__, exc))
+        return Reply('error', nameserver=_sole_nameserver(resolver), port=options.port,
+                     message=f'{_name_text(qname)} {rdtype}: {type(exc).__name__}: {exc}')
     response = getattr(answer, 'response', None)
     rrset = answer.rrset
     chain = _alias_chain(response, qname, getattr(answer, 'canonical_name', None))
     answered_by = getattr(answer, 'nameserver', None)
-    return _Reply('answer' if rrset else 'nodata', records=list(rrset) if rrset else [], chain=chain,
-                  ttl=rrset.ttl if rrset else None, nameserver=_server_text(answered_by) if answered_by else None,
-                  port=getattr(answer, 'port', None), dnssec_ad=_response_ad(response))
+    return Reply('answer' if rrset else 'nodata', records=_plain_records(rrset, rdtype) if rrset else [], chain=chain,
+                 ttl=rrset.ttl if rrset else None, nameserver=_server_text(answered_by) if answered_by else None,
+                 port=getattr(answer, 'port', None), dnssec_ad=_response_ad(response))
+
+
+def dnspython_source(resolver, options):
+    """The ``source`` that asks through a dnspython resolver (the default)."""
+    def ask(name, rdtype):
+        return query(resolver, dns.name.from_text(name), rdtype, options)
+    return ask
+
+
+def _default_source(resolver, options):
+    if not HAS_DNSPYTHON:
+        raise DnsUnavailable(missing_dnspython_message())
+    return dnspython_source(resolver or make_resolver(options), options)
 
 
 def _run_concurrently(calls, workers):
@@ -289,41 +316,41 @@ def _apply_address_replies(exchanger, replies, ip_version, conditions, alias_is_
     host = exchanger['host']
     addresses = []
     for rdtype, reply in replies:
-        for rdata in reply.records:
-            addresses.append({'ip': str(rdata.address), 'family': _FAMILY_OF_RDTYPE[rdtype]})
+        for address in reply.records:
+            addresses.append({'ip': address, 'family': _FAMILY_OF_RDTYPE[rdtype]})
         if len(reply.chain) > 1 and exchanger['canonical_name'] is None:
             exchanger['canonical_name'] = reply.chain[-1]
             if not alias_is_problem:
                 continue
             conditions.add(errors.DNS_MX_IS_CNAME)
             exchanger['warnings'].append(
-                '%s is an alias (CNAME %s); RFC 2181 10.3 says an MX target must be a host name with its own address '
-                'record, so some MTAs refuse it' % (host, ' -> '.join(reply.chain)))
+                '{} is an alias (CNAME {}); RFC 2181 10.3 says an MX target must be a host name with its own address '
+                'record, so some MTAs refuse it'.format(host, ' -> '.join(reply.chain)))
     exchanger['addresses'] = _sorted_addresses(addresses)
     failures = [(rdtype, reply) for rdtype, reply in replies if reply.outcome in _FAILED_OUTCOMES]
     for rdtype, reply in failures:
-        exchanger['warnings'].append('%s lookup of %s failed (%s): %s' % (rdtype, host, reply.outcome, reply.message))
+        exchanger['warnings'].append(f'{rdtype} lookup of {host} failed ({reply.outcome}): {reply.message}')
     if addresses:
         return
     exchanger['usable'] = False
     conditions.add(errors.DNS_MX_NO_ADDRESS)
     if failures:
-        exchanger['warnings'].append('%s has no address that could be resolved; this exchanger is unusable' % host)
+        exchanger['warnings'].append(f'{host} has no address that could be resolved; this exchanger is unusable')
     elif any(reply.outcome == 'nxdomain' for rdtype, reply in replies):
-        exchanger['warnings'].append('%s does not exist (NXDOMAIN); this exchanger is unusable' % host)
+        exchanger['warnings'].append(f'{host} does not exist (NXDOMAIN); this exchanger is unusable')
     elif ip_version in _IP_VERSION_WORDS:
-        exchanger['warnings'].append('%s has no %s address (ip_version=%s); this exchanger is unusable' % (
-            host, _IP_VERSION_WORDS[ip_version], ip_version))
+        exchanger['warnings'].append(f'{host} has no {_IP_VERSION_WORDS[ip_version]} address (ip_version={ip_version}); '
+                                     'this exchanger is unusable')
     else:
-        exchanger['warnings'].append('%s has no A or AAAA record; this exchanger is unusable' % host)
+        exchanger['warnings'].append(f'{host} has no A or AAAA record; this exchanger is unusable')
 
 
-def _resolve_exchanger_addresses(exchangers, resolver, options, workers):
+def _resolve_exchanger_addresses(exchangers, source, options, workers):
     """A/AAAA for every exchanger, concurrently; returns the exchanger conditions seen."""
     rdtypes = _RDTYPES_FOR_IP_VERSION[options.ip_version]
     hosts = sorted(set(exchanger['host'] for exchanger in exchangers))
     questions = [(host, rdtype) for host in hosts for rdtype in rdtypes]
-    calls = [functools.partial(query, resolver, dns.name.from_text(host), rdtype, options) for host, rdtype in questions]
+    calls = [functools.partial(source, host, rdtype) for host, rdtype in questions]
     replies = dict(zip(questions, _run_concurrently(calls, workers)))
     conditions = set()
     for exchanger in exchangers:
@@ -332,18 +359,16 @@ def _resolve_exchanger_addresses(exchangers, resolver, options, workers):
     return conditions
 
 
-def resolve_host(host, options=None, resolver=None, workers=2):
+def resolve_host(host, options=None, resolver=None, workers=2, source=None):
     """Addresses of one host name (A and/or AAAA per ip_version), as an exchanger-like dict.
 
     For callers that have a host rather than a domain (an SMTP target given by name).
     """
     options = options or MxOptions()
     name = _checked('host', normalize_domain, host)
-    if not HAS_DNSPYTHON:
-        raise DnsUnavailable(missing_dnspython_message())
-    resolver = resolver or make_resolver(options)
+    source = source or _default_source(resolver, options)
     exchanger = _new_exchanger(0, name, implicit=True)
-    _resolve_exchanger_addresses([exchanger], resolver, options, workers)
+    _resolve_exchanger_addresses([exchanger], source, options, workers)
     return exchanger
 
 
@@ -365,28 +390,28 @@ def _new_record(name):
     }
 
 
-def _apply_mx_answer(record, reply, resolver, options, workers):
-    null_records = [rdata for rdata in reply.records if rdata.exchange == dns.name.root]
-    host_records = [rdata for rdata in reply.records if rdata.exchange != dns.name.root]
+def _apply_mx_answer(record, reply, source, options, workers):
+    null_records = [(preference, exchange) for preference, exchange in reply.records if not exchange]
+    host_records = [(preference, exchange) for preference, exchange in reply.records if exchange]
     if null_records and not host_records:
         record['status'] = 'null_mx'
-        if any(rdata.preference != 0 for rdata in null_records):
+        if any(preference != 0 for preference, _exchange in null_records):
             record['domain_warnings'].append('the null MX record has a preference other than 0 (RFC 7505 asks for "0 .")')
         return set()
     if null_records:
         record['domain_warnings'].append(
             'a null MX record (.) is published next to other MX records; RFC 7505 forbids this and MTAs ignore the null record')
-    exchangers = [_new_exchanger(int(rdata.preference), _name_text(rdata.exchange)) for rdata in host_records]
+    exchangers = [_new_exchanger(preference, exchange) for preference, exchange in host_records]
     exchangers.sort(key=lambda exchanger: (exchanger['preference'], exchanger['host']))
     _mark_preference_groups(exchangers)
     record['status'] = 'ok'
     record['exchangers'] = exchangers
     if not options.resolve_addresses:
         return set()
-    return _resolve_exchanger_addresses(exchangers, resolver, options, workers)
+    return _resolve_exchanger_addresses(exchangers, source, options, workers)
 
 
-def _apply_no_mx(record, qname, resolver, options, workers):
+def _apply_no_mx(record, source, options, workers):
     """No MX RRset: RFC 5321 5.1 implicit MX from the domain's own A/AAAA, else no mail."""
     if not options.implicit_mx:
         record['status'] = 'no_mail'
@@ -394,7 +419,7 @@ def _apply_no_mx(record, qname, resolver, options, workers):
         return set()
     # Both families prove an implicit MX, whatever ip_version filters afterwards.
     rdtypes = ('A', 'AAAA')
-    replies = _run_concurrently([functools.partial(query, resolver, qname, rdtype, options) for rdtype in rdtypes], workers)
+    replies = _run_concurrently([functools.partial(source, record['domain'], rdtype) for rdtype in rdtypes], workers)
     answered = [reply for reply in replies if reply.records]
     if not answered:
         failed = [reply for reply in replies if reply.outcome in _FAILED_OUTCOMES + ('nxdomain',)]
@@ -406,7 +431,7 @@ def _apply_no_mx(record, qname, resolver, options, workers):
         return set()
     record['status'] = 'implicit_mx'
     record['ttl'] = min(reply.ttl for reply in answered)
-    record['domain_warnings'].append('no MX record: mail goes to the address of %s itself (implicit MX, RFC 5321 5.1)' % record['domain'])
+    record['domain_warnings'].append('no MX record: mail goes to the address of {} itself (implicit MX, RFC 5321 5.1)'.format(record['domain']))
     exchanger = _new_exchanger(0, record['domain'], implicit=True)
     wanted = _RDTYPES_FOR_IP_VERSION[options.ip_version]
     conditions = set()
@@ -434,7 +459,7 @@ def _diagnosis_for(record, conditions):
     return diagnose(step='mx', error=condition)
 
 
-def resolve_mx(domain, options=None, resolver=None, workers=8):
+def resolve_mx(domain, options=None, resolver=None, workers=8, source=None):
     """Resolve one domain the way an MTA does; returns the record described in the module's RETURN.
 
     Raises OptionError for a malformed domain, DnsUnavailable without dnspython and
@@ -443,25 +468,22 @@ def resolve_mx(domain, options=None, resolver=None, workers=8):
     started = time.monotonic()
     options = options or MxOptions()
     name = _checked('domain', normalize_domain, domain)
-    if not HAS_DNSPYTHON:
-        raise DnsUnavailable(missing_dnspython_message())
-    resolver = resolver or make_resolver(options)
+    source = source or _default_source(resolver, options)
     record = _new_record(name)
-    qname = dns.name.from_text(name)
-    reply = query(resolver, qname, 'MX', options)
+    reply = source(name, 'MX')
     record['nameserver'] = reply.nameserver
     record['nameserver_port'] = reply.port
     record['dnssec_ad'] = reply.dnssec_ad
     if len(reply.chain) > 1:
         record['canonical_name'] = reply.chain[-1]
-        record['domain_warnings'].append('%s is an alias (CNAME %s); its MX records are those of %s' % (
+        record['domain_warnings'].append('{} is an alias (CNAME {}); its MX records are those of {}'.format(
             name, ' -> '.join(reply.chain), reply.chain[-1]))
     conditions = set()
     if reply.outcome == 'answer':
         record['ttl'] = reply.ttl
-        conditions = _apply_mx_answer(record, reply, resolver, options, workers)
+        conditions = _apply_mx_answer(record, reply, source, options, workers)
     elif reply.outcome == 'nodata':
-        conditions = _apply_no_mx(record, qname, resolver, options, workers)
+        conditions = _apply_no_mx(record, source, options, workers)
     else:
         record['status'] = reply.outcome
         record['error'] = reply.message
@@ -470,22 +492,22 @@ def resolve_mx(domain, options=None, resolver=None, workers=8):
     return record
 
 
-def _resolve_isolated(name, options, resolver, workers):
+def _resolve_isolated(name, options, source, workers):
     """One domain of a batch: an unexpected failure becomes that domain's error, not the batch's."""
     started = time.monotonic()
     try:
-        return resolve_mx(name, options, resolver, workers)
+        return resolve_mx(name, options, workers=workers, source=source)
     except (DnsUnavailable, DnsConfigError):
         raise
     except Exception as exc:  # pylint: disable=broad-except
         record = _new_record(name)
-        record['error'] = '%s: %s' % (type(exc).__name__, exc)
+        record['error'] = f'{type(exc).__name__}: {exc}'
         record['diagnosis'] = diagnose(step='mx', error=errors.DNS_ERROR)
         record['elapsed_ms'] = round((time.monotonic() - started) * 1000.0, 1)
         return record
 
 
-def resolve_many(domains, options=None, resolver=None, max_workers=DEFAULT_MAX_WORKERS):
+def resolve_many(domains, options=None, resolver=None, max_workers=DEFAULT_MAX_WORKERS, source=None):
     """Resolve domains concurrently (bounded); records come back in the given order.
 
     Every domain is checked before the first query. Threads are split between
@@ -494,10 +516,8 @@ def resolve_many(domains, options=None, resolver=None, max_workers=DEFAULT_MAX_W
     """
     names = _checked('domains', normalize_domains, domains)
     options = options or MxOptions()
-    if not HAS_DNSPYTHON:
-        raise DnsUnavailable(missing_dnspython_message())
-    resolver = resolver or make_resolver(options)
+    source = source or _default_source(resolver, options)
     domain_workers = max(1, min(max_workers, len(names)))
     address_workers = max(1, max_workers // domain_workers)
-    calls = [functools.partial(_resolve_isolated, name, options, resolver, address_workers) for name in names]
+    calls = [functools.partial(_resolve_isolated, name, options, source, address_workers) for name in names]
     return _run_concurrently(calls, domain_workers)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One mx_probe run: resolve every domain, probe its exchangers in MTA order, conclude.
@@ -39,7 +38,7 @@ class RouteOptionError(ValueError):
     """An option that must not be used as given; ``option`` names it and the text starts with it."""
 
     def __init__(self, option, message):
-        super(RouteOptionError, self).__init__(message)
+        super().__init__(message)
         self.option = option
 
 
@@ -51,7 +50,7 @@ def dns_options(nameservers=None, dns_port=53, dns_timeout=2.0, dns_lifetime=5.0
                          resolve_addresses=True, ip_version=ip_version, implicit_mx=implicit_mx)
     except OptionError as exc:
         name = _DNS_OPTION_NAMES.get(exc.option, exc.option)
-        raise RouteOptionError(name, name + str(exc)[len(exc.option):])
+        raise RouteOptionError(name, name + str(exc)[len(exc.option):]) from None
 
 
 def reaches_rcpt(quit_after):
@@ -61,7 +60,7 @@ def reaches_rcpt(quit_after):
     return QUIT_AFTER.index(quit_after) >= QUIT_AFTER.index('rcpt')
 
 
-class _DomainRun(object):
+class _DomainRun:
     """The state of one domain during a run; touched only by the scheduling thread."""
 
     def __init__(self, domain, options, recipients):
@@ -77,7 +76,7 @@ class _DomainRun(object):
         self.result = None
 
 
-class RouteProbe(object):
+class RouteProbe:
     """Validated mx_probe run. ``run()`` returns one result per domain, in the given order.
 
     smtp_options: smtp_probe options by name (without ``host``, ``port``); validated by the SMTP
@@ -93,15 +92,15 @@ class RouteProbe(object):
             self.domains = normalize_domains(domains)
         except ValueError as exc:
             text = str(exc)
-            raise RouteOptionError('domains', 'domains%s%s' % ('' if text.startswith('[') else ': ', text))
+            raise RouteOptionError('domains', 'domains{}{}'.format('' if text.startswith('[') else ': ', text)) from None
         if mode not in MODES:
-            raise RouteOptionError('probe', 'probe: must be one of %s, got %r' % (', '.join(MODES), mode))
+            raise RouteOptionError('probe', 'probe: must be one of {}, got {!r}'.format(', '.join(MODES), mode))
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise RouteOptionError('concurrency', 'concurrency: must be a whole number from 1 to %d, got %r' % (MAX_CONCURRENCY, concurrency))
+            raise RouteOptionError('concurrency', f'concurrency: must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}')
         raw = dict((key, value) for key, value in (smtp_options or {}).items() if value is not None)
         for key in _PER_TARGET_OPTIONS:
             if key in raw:
-                raise RouteOptionError(key, '%s: is set per exchanger by mx_probe; give domain or domains' % key)
+                raise RouteOptionError(key, f'{key}: is set per exchanger by mx_probe; give domain or domains')
         self.mode = mode
         self.concurrency = concurrency
         self.port = port
@@ -117,7 +116,7 @@ class RouteProbe(object):
                 continue
             values = dict(raw, host=domain, port=port)
             if self.default_recipient:
-                values['rcpt_to'] = ['postmaster@%s' % domain]
+                values['rcpt_to'] = [f'postmaster@{domain}']
                 self.options[domain] = validate_options(values)
             else:
                 # Only the host differs between domains, and each probe sets its own.
@@ -127,10 +126,11 @@ class RouteProbe(object):
         self.stats = {'connects': 0, 'probes': 0}
         self.dns_in_flight = DNS_IN_FLIGHT
         self._started = None
+        self._runs = {}
 
     # --- run -------------------------------------------------------------------------------
 
-    def run(self):
+    def _new_runs(self):
         runs = {}
         for domain in self.domains:
             if domain not in runs:
@@ -138,6 +138,10 @@ class RouteProbe(object):
                 recipients = list(options['rcpt_to']) if reaches_rcpt(options['quit_after']) else []
                 runs[domain] = _DomainRun(domain, options, recipients)
         self._started = time.monotonic()
+        return runs
+
+    def run(self):
+        runs = self._new_runs()
         gate = ConnectGate(self._opener)
         runner = BoundedRunner(self.concurrency)
         unresolved = collections.deque()
@@ -145,7 +149,7 @@ class RouteProbe(object):
         try:
             for run in runs.values():
                 if run.domain in self.records:
-                    self._plan(run, dict(self.records[run.domain], domain=run.domain), runner, gate)
+                    self._submit_all(run, self._plan(run, dict(self.records[run.domain], domain=run.domain)), runner, gate)
                 else:
                     unresolved.append(run)
             if unresolved:
@@ -161,58 +165,88 @@ class RouteProbe(object):
                     if unresolved:
                         waiting = unresolved.popleft()
                         runner.submit(('dns', waiting, None), self._resolve, waiting.domain, resolver)
-                    self._plan(run, value, runner, gate)
+                    self._submit_all(run, self._plan(run, value), runner, gate)
                     resolving -= 1
                     if not resolving and self.mode == 'all':
                         runner.last_submitted()
                 else:
-                    self._probed(run, index, value, runner, gate)
+                    self._submit_all(run, self._probed(run, index, value), runner, gate)
         finally:
             runner.close()
         self.stats['connects'] = gate.connects
         return [dict(runs[domain].result) for domain in self.domains]
 
+    # --- stepwise: the plan and verdict here, the probes elsewhere (the Windows path) -------
+
+    def start(self, records):
+        """Plan every domain from its mx_lookup record (by domain); returns the first probes to run.
+
+        Each probe is ``(domain, index, options)``: hand its smtp_probe result to ``probed``.
+        With probe=all that is every probe at once; with first_success, what an MTA tries first.
+        """
+        self._runs = self._new_runs()
+        work = []
+        for run in self._runs.values():
+            work.extend(self._work(run, self._plan(run, dict(records[run.domain], domain=run.domain))))
+        return work
+
+    def probed(self, domain, index, result):
+        """Record one probe's result; returns the probes it makes necessary (first_success)."""
+        run = self._runs[domain]
+        return self._work(run, self._probed(run, index, result))
+
+    def results(self):
+        """One result per domain, in the given order, once every needed probe came back."""
+        return [dict(self._runs[domain].result) for domain in self.domains]
+
+    def _work(self, run, indexes):
+        work = []
+        for index in indexes:
+            attempt = run.attempts[index]
+            self.stats['probes'] += 1
+            work.append((run.domain, index, run.options.for_target(host=attempt['host'], addresses=[attempt['address']])))
+        return work
+
     def _resolve(self, domain, resolver):
         # resolve_many isolates a domain's unexpected failure into its record; one worker keeps the pool's bound.
         return resolve_many([domain], self.mx_options, resolver, max_workers=1)[0]
 
-    def _plan(self, run, record, runner, gate):
+    def _plan(self, run, record):
+        """Plan one domain; returns the attempt indexes to probe first (none: the domain is finished)."""
         run.record = record
         run.attempts, run.unusable = plan_attempts(record)
         run.outcomes = [None] * len(run.attempts)
         run.results = [None] * len(run.attempts)
         if not run.attempts or record.get('status') not in ('ok', 'implicit_mx'):
             self._finish(run)
-            return
-        for index in (range(len(run.attempts)) if self.mode == 'all' else [0]):
-            self._submit(run, index, runner, gate)
+            return []
+        return list(range(len(run.attempts))) if self.mode == 'all' else [0]
 
-    def _submit(self, run, index, runner, gate):
-        attempt = run.attempts[index]
-        options = run.options.for_target(host=attempt['host'], addresses=[attempt['address']])
-        self.stats['probes'] += 1
-        runner.submit(('smtp', run, index), run_probe, options, gate.open)
+    def _submit_all(self, run, indexes, runner, gate):
+        for _domain, index, options in self._work(run, indexes):
+            runner.submit(('smtp', run, index), run_probe, options, gate.open)
 
-    def _probed(self, run, index, result, runner, gate):
+    def _probed(self, run, index, result):
+        """Record one probe; returns the attempt indexes to probe next (first_success), else [] (finished when all came back)."""
         run.results[index] = result
         run.outcomes[index] = classify_probe(result, run.recipients, run.options['tls_verify'])
         if self.mode == 'first_success':
             needed = next_needed(walk(run.outcomes, run.units))
             if needed is not None:
-                self._submit(run, needed, runner, gate)
-                return
+                return [needed]
         elif any(outcome is None for outcome in run.outcomes):
-            return
+            return []
         self._finish(run)
+        return []
 
     def _notes(self, run):
         notes = []
         if self.default_recipient:
-            notes.append('no rcpt_to given: probed postmaster@%s, which every mail domain must accept (RFC 5321 4.5.1)' % run.domain)
+            notes.append(f'no rcpt_to given: probed postmaster@{run.domain}, which every mail domain must accept (RFC 5321 4.5.1)')
         skipped = sum(1 for result in run.results if result is None)
         if skipped and run.attempts:
-            notes.append('probe first_success: %d of %d addresses were not probed, an MTA would not have needed them'
-                         % (skipped, len(run.attempts)))
+            notes.append(f'probe first_success: {skipped} of {len(run.attempts)} addresses were not probed, '
+                         'an MTA would not have needed them')
         return notes
 
     def _finish(self, run):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bounded concurrent fan-out.
@@ -23,7 +22,7 @@ SHARED_CONNECT_FAILURES = frozenset((
 ))
 
 
-class _GateEntry(object):
+class _GateEntry:
     __slots__ = ('settled', 'failure')
 
     def __init__(self):
@@ -31,7 +30,7 @@ class _GateEntry(object):
         self.failure = None
 
 
-class ConnectGate(object):
+class ConnectGate:
     """An ``opener`` for the SMTP engine that connects to each (address, port, source) at most once
     while it is dead.
 
@@ -56,11 +55,11 @@ class ConnectGate(object):
         if leader:
             return self._connect(key, entry, family, sockaddr, source_address, timeout)
         if not entry.settled.wait(timeout):
-            raise TransportError(errors.CONNECT_TIMEOUT, 'no answer from %s within %.1f s (an earlier attempt to the same address '
-                                 'was still waiting)' % (sockaddr[0], timeout))
+            raise TransportError(errors.CONNECT_TIMEOUT, f'no answer from {sockaddr[0]} within {timeout:.1f} s (an earlier attempt to the same address '
+                                 'was still waiting)')
         failure = entry.failure
         if failure is not None:
-            raise TransportError(failure.condition, '%s (the same address failed earlier in this run; not tried again)' % failure.message)
+            raise TransportError(failure.condition, f'{failure.message} (the same address failed earlier in this run; not tried again)')
         with self._lock:
             self.connects += 1
         return self._opener(family, sockaddr, source_address, timeout)
@@ -87,7 +86,7 @@ class ConnectGate(object):
         return sock
 
 
-class BoundedRunner(object):
+class BoundedRunner:
     """At most ``workers`` threads, drained by the caller's thread.
 
     ``submit`` queues a call under a tag; ``completed()`` yields (tag, result) as calls finish and
@@ -142,7 +141,7 @@ class BoundedRunner(object):
             with self._lock:
                 if self._closing or len(self._threads) >= self._wanted:
                     return
-                thread = threading.Thread(target=self._work, name='mailflow-route-%d' % len(self._threads))
+                thread = threading.Thread(target=self._work, name=f'mailflow-route-{len(self._threads)}')
                 thread.daemon = True
                 self._threads.append(thread)
             thread.start()

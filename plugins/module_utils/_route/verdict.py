@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What an MTA would conclude from the probes of one domain.
@@ -199,7 +198,7 @@ def next_needed(walks):
 
 def _where(attempt):
     address = attempt.get('address')
-    return '%s%s (preference %s)' % (attempt['host'], ' [%s]' % address if address else '', attempt['preference'])
+    return '{}{} (preference {})'.format(attempt['host'], f' [{address}]' if address else '', attempt['preference'])
 
 
 def _reply_words(decision):
@@ -268,7 +267,7 @@ def _shuffle_conflicts(attempts, outcomes, unit, decided_at):
 
 def _dns_verdict(record, outcome, diagnosis):
     verdict = _empty_verdict(outcome, diagnosis)
-    verdict['summary'] = '%s: not deliverable: %s' % (record['domain'], diagnosis.get('summary'))
+    verdict['summary'] = '{}: not deliverable: {}'.format(record['domain'], diagnosis.get('summary'))
     return verdict
 
 
@@ -337,9 +336,9 @@ def build_verdict(record, attempts, outcomes, units, unusable, port=None, notes=
         conflicts = _shuffle_conflicts(attempts, outcomes, unit, state['decided_at'])
         if conflicts:
             verdict['shuffle_dependent'] = True
-            verdict['notes'].append('%s: exchangers of preference %s disagree (%s); the one an MTA picks at random decides' % (
+            verdict['notes'].append('{}: exchangers of preference {} disagree ({}); the one an MTA picks at random decides'.format(
                 unit or 'the session', attempts[state['decided_at']]['preference'],
-                ', '.join('%s: %s' % (_where(attempts[index]), outcomes[index]['units'][unit]['outcome'])
+                ', '.join('{}: {}'.format(_where(attempts[index]), outcomes[index]['units'][unit]['outcome'])
                           for index in [state['decided_at']] + conflicts)))
 
     domain = record['domain']
@@ -362,11 +361,11 @@ def build_verdict(record, attempts, outcomes, units, unusable, port=None, notes=
         verdict['deliverable'] = True
         verdict['diagnosis'] = diagnose_success(step=settled[focus]['step'], code=settled[focus].get('code'),
                                                 enhanced=settled[focus].get('enhanced'))
-        verdict['summary'] = '%s: deliverable via %s' % (domain, _where(verdict['via']))
+        verdict['summary'] = '{}: deliverable via {}'.format(domain, _where(verdict['via']))
         if failures:
-            verdict['summary'] += ' after %s' % '; '.join('%s failed: %s' % (_where(entry), _reply_words(entry)) for entry in failures)
+            verdict['summary'] += ' after {}'.format('; '.join(f'{_where(entry)} failed: {_reply_words(entry)}' for entry in failures))
         if verdict['via']['equal_preference_hosts']:
-            verdict['notes'].append('%s share preference %s: an MTA picks among them at random' % (
+            verdict['notes'].append('{} share preference {}: an MTA picks among them at random'.format(
                 ', '.join(verdict['via']['equal_preference_hosts']), verdict['via']['preference']))
     elif accepted or rejected:
         verdict['outcome'] = 'partial' if accepted else 'rejected'
@@ -376,18 +375,18 @@ def build_verdict(record, attempts, outcomes, units, unusable, port=None, notes=
         bad = outcomes[bad_index]['units'][bad_unit]
         verdict['diagnosis'] = _diagnosis_of(bad, port)
         if bad['outcome'] == REJECTED:
-            verdict['summary'] = '%s: not deliverable: %s rejected %s permanently at %s (%s); an MTA bounces it without trying another exchanger' % (
+            verdict['summary'] = '{}: not deliverable: {} rejected {} permanently at {} ({}); an MTA bounces it without trying another exchanger'.format(
                 domain, _where(attempts[bad_index]), bad_unit or 'the session', bad['step'], _reply_words(bad))
         else:
-            verdict['summary'] = '%s: not deliverable: %s was not accepted anywhere (last: %s at %s, %s)' % (
+            verdict['summary'] = '{}: not deliverable: {} was not accepted anywhere (last: {} at {}, {})'.format(
                 domain, bad_unit, _where(attempts[bad_index]), bad['step'], _reply_words(bad))
         if accepted:
-            verdict['summary'] += '; accepted: %s' % ', '.join(accepted)
+            verdict['summary'] += '; accepted: {}'.format(', '.join(accepted))
     else:
         kinds = frozenset(outcomes[index]['units'][focus]['kind'] for index in focus_walk['tried'])
         verdict['outcome'] = _undecided_outcome(kinds)
         last = focus_walk['tried'][-1]
         verdict['diagnosis'] = _diagnosis_of(outcomes[last]['units'][focus], port)
-        verdict['summary'] = '%s: not deliverable now: %s (%d address%s tried); an MTA would queue and retry' % (
+        verdict['summary'] = '{}: not deliverable now: {} ({} address{} tried); an MTA would queue and retry'.format(
             domain, _UNDECIDED_WORDS[verdict['outcome']], len(focus_walk['tried']), '' if len(focus_walk['tried']) == 1 else 'es')
     return verdict, roles

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The smtp_probe argument spec, shared with modules that pass every smtp_probe option through (mx_probe).
@@ -42,7 +41,8 @@ SMTP_OPTIONS_ARGSPEC = dict(
     pipelining=dict(type='str', default='auto', choices=list(PIPELINING_MODES)),
     source_address=dict(type='str'),
     ip_version=dict(type='str', default='auto', choices=['auto', '4', '6']),
-    connect_timeout=dict(type='float', default=10.0),
+    # No default here: options.py shortens the default to fit a shorter deadline.
+    connect_timeout=dict(type='float'),
     command_timeout=dict(type='float', default=30.0),
     deadline=dict(type='float', default=60.0),
     slow_threshold=dict(type='float'),

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sockets with a time budget: per-operation timeouts capped by one overall deadline.
@@ -41,13 +40,15 @@ _POLLOUT = getattr(select, 'POLLOUT', 4)
 class TransportError(Exception):
     """A transport condition: ``condition`` is a name from ``_diagnosis.errors``."""
 
-    def __init__(self, condition, message):
-        super(TransportError, self).__init__(message)
+    def __init__(self, condition, message, answered=False):
+        super().__init__(message)
         self.condition = condition
         self.message = message
+        # The server took part (a TLS alert, not a timeout): it may have sent its certificate.
+        self.answered = answered
 
 
-class Clock(object):
+class Clock:
     """Monotonic start and overall deadline of one probe."""
 
     __slots__ = ('start', 'deadline_at')
@@ -94,7 +95,7 @@ def resolve(host, port, ip_version='auto', addresses=None, source_address=None):
     if source_address:
         source_family = address_family(source_address)
         if family not in (socket.AF_UNSPEC, source_family):
-            raise TransportError(errors.ADDRESS_UNAVAILABLE, 'source_address %s is not an IPv%s address' % (source_address, ip_version))
+            raise TransportError(errors.ADDRESS_UNAVAILABLE, f'source_address {source_address} is not an IPv{ip_version} address')
         family = source_family
     if not addresses and not source_address:
         literal = _literal_candidate(host, port, family)
@@ -110,9 +111,9 @@ def resolve(host, port, ip_version='auto', addresses=None, source_address=None):
         else:
             infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise TransportError(errors.HOST_UNRESOLVED, 'cannot resolve %s: %s' % (host, exc.strerror or exc))
+        raise TransportError(errors.HOST_UNRESOLVED, f'cannot resolve {host}: {exc.strerror or exc}') from exc
     except (ValueError, UnicodeError) as exc:
-        raise TransportError(errors.HOST_UNRESOLVED, 'cannot resolve %s: %s' % (host, exc))
+        raise TransportError(errors.HOST_UNRESOLVED, f'cannot resolve {host}: {exc}') from exc
     seen = set()
     candidates = []
     for info_family, _type, _proto, _name, sockaddr in infos:
@@ -121,8 +122,8 @@ def resolve(host, port, ip_version='auto', addresses=None, source_address=None):
             seen.add(key)
             candidates.append((info_family, sockaddr))
     if not candidates:
-        wanted = 'IPv%s ' % ip_version if family != socket.AF_UNSPEC else ''
-        raise TransportError(errors.HOST_UNRESOLVED, 'no %saddress to connect to for %s' % (wanted, host))
+        wanted = f'IPv{ip_version} ' if family != socket.AF_UNSPEC else ''
+        raise TransportError(errors.HOST_UNRESOLVED, f'no {wanted}address to connect to for {host}')
     return candidates
 
 
@@ -134,20 +135,20 @@ def open_socket(family, sockaddr, source_address, timeout):
             try:
                 sock.bind((source_address, 0))
             except OSError as exc:
-                raise TransportError(errors.ADDRESS_UNAVAILABLE, 'cannot use source address %s: %s' % (source_address, exc.strerror or exc))
+                raise TransportError(errors.ADDRESS_UNAVAILABLE, f'cannot use source address {source_address}: {exc.strerror or exc}') from exc
         sock.settimeout(timeout)
         sock.connect(sockaddr)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except socket.timeout:
         sock.close()
-        raise TransportError(errors.CONNECT_TIMEOUT, 'no answer from %s within %.1f s' % (sockaddr[0], timeout))
+        raise TransportError(errors.CONNECT_TIMEOUT, f'no answer from {sockaddr[0]} within {timeout:.1f} s') from None
     except TransportError:
         sock.close()
         raise
     except OSError as exc:
         sock.close()
         condition = _CONNECT_ERRNOS.get(exc.errno, errors.CONNECTION_REFUSED)
-        raise TransportError(condition, '%s port %s: %s' % (sockaddr[0], sockaddr[1], exc.strerror or exc))
+        raise TransportError(condition, f'{sockaddr[0]} port {sockaddr[1]}: {exc.strerror or exc}') from exc
     return sock
 
 
@@ -155,7 +156,7 @@ class ConnectFailed(Exception):
     """No candidate address accepted the connection; ``attempts`` says why for each."""
 
     def __init__(self, attempts):
-        super(ConnectFailed, self).__init__('no address accepted the connection')
+        super().__init__('no address accepted the connection')
         self.attempts = attempts
 
     @property
@@ -188,7 +189,7 @@ def connect_any(candidates, clock, connect_timeout, source_address=None, opener=
             message = exc.message
             if failed == errors.CONNECT_TIMEOUT and condition == errors.DEADLINE_EXCEEDED:
                 failed = errors.DEADLINE_EXCEEDED
-                message = 'the overall deadline ran out while connecting to %s' % sockaddr[0]
+                message = f'the overall deadline ran out while connecting to {sockaddr[0]}'
             attempts.append({'address': sockaddr[0], 'error': failed, 'message': message,
                              'elapsed_ms': round((time.monotonic() - started) * 1000.0, 3)})
             if failed == errors.DEADLINE_EXCEEDED:
@@ -200,7 +201,7 @@ def connect_any(candidates, clock, connect_timeout, source_address=None, opener=
     raise ConnectFailed(attempts)
 
 
-class Connection(object):
+class Connection:
     """One connected socket (plain or TLS) with timed send/recv.
 
     A real socket is switched to non-blocking mode once and waited on with poll(), so each wait
@@ -243,7 +244,7 @@ class Connection(object):
     def _timeout_error(self):
         if self._limit_condition == errors.DEADLINE_EXCEEDED:
             return TransportError(errors.DEADLINE_EXCEEDED, 'the overall deadline ran out')
-        return TransportError(errors.COMMAND_TIMEOUT, 'no complete reply within command_timeout (%.1f s)' % self.command_timeout)
+        return TransportError(errors.COMMAND_TIMEOUT, f'no complete reply within command_timeout ({self.command_timeout:.1f} s)')
 
     def _wait(self, events):
         """Block until the socket is ready for ``events`` or the time window closes (TransportError)."""
@@ -284,13 +285,13 @@ class Connection(object):
                 except ssl.SSLWantReadError:
                     self._wait(_POLLIN)
         except socket.timeout:
-            raise self._timeout_error()
+            raise self._timeout_error() from None
         except ssl.SSLError as exc:
-            raise TransportError(errors.CONNECTION_RESET, 'TLS error while sending: %s' % (exc.reason or exc))
+            raise TransportError(errors.CONNECTION_RESET, f'TLS error while sending: {exc.reason or exc}') from exc
         except (BrokenPipeError, ConnectionResetError) as exc:
-            raise TransportError(errors.CONNECTION_RESET, 'the server reset the connection: %s' % (exc.strerror or exc))
+            raise TransportError(errors.CONNECTION_RESET, f'the server reset the connection: {exc.strerror or exc}') from exc
         except OSError as exc:
-            raise TransportError(errors.CONNECTION_RESET, 'sending failed: %s' % (exc.strerror or exc))
+            raise TransportError(errors.CONNECTION_RESET, f'sending failed: {exc.strerror or exc}') from exc
 
     def recv(self, size):
         sock = self.sock
@@ -310,15 +311,15 @@ class Connection(object):
                 except ssl.SSLWantWriteError:
                     self._wait(_POLLOUT)
         except socket.timeout:
-            raise self._timeout_error()
+            raise self._timeout_error() from None
         except ssl.SSLZeroReturnError:
             return b''
         except ssl.SSLError as exc:
-            raise TransportError(errors.CONNECTION_RESET, 'TLS error while reading: %s' % (exc.reason or exc))
+            raise TransportError(errors.CONNECTION_RESET, f'TLS error while reading: {exc.reason or exc}') from exc
         except ConnectionResetError as exc:
-            raise TransportError(errors.CONNECTION_RESET, 'the server reset the connection: %s' % (exc.strerror or exc))
+            raise TransportError(errors.CONNECTION_RESET, f'the server reset the connection: {exc.strerror or exc}') from exc
         except OSError as exc:
-            raise TransportError(errors.CONNECTION_RESET, 'reading failed: %s' % (exc.strerror or exc))
+            raise TransportError(errors.CONNECTION_RESET, f'reading failed: {exc.strerror or exc}') from exc
 
     def start_tls(self, context, server_hostname, timeout):
         """Wrap the socket in TLS and handshake within ``timeout`` (capped by the deadline).
@@ -334,7 +335,7 @@ class Connection(object):
             wrapped = context.wrap_socket(self.sock, server_hostname=server_hostname, do_handshake_on_connect=False)
         except (ssl.SSLError, ValueError, OSError) as exc:
             self.close()
-            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'cannot start TLS: %s' % exc)
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, f'cannot start TLS: {exc}') from exc
         self.sock = wrapped
         try:
             # CPython applies the socket timeout to the whole handshake, not to each read.
@@ -346,14 +347,14 @@ class Connection(object):
         except socket.timeout:
             self.close()
             if condition == errors.DEADLINE_EXCEEDED:
-                raise TransportError(condition, 'the overall deadline ran out during the TLS handshake')
-            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'the TLS handshake did not finish within %.1f s' % timeout)
+                raise TransportError(condition, 'the overall deadline ran out during the TLS handshake') from None
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, f'the TLS handshake did not finish within {timeout:.1f} s') from None
         except ssl.SSLError as exc:
             self.close()
-            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'TLS handshake failed: %s' % (exc.reason or exc))
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, f'TLS handshake failed: {exc.reason or exc}', answered=True) from exc
         except OSError as exc:
             self.close()
-            raise TransportError(errors.TLS_HANDSHAKE_FAILED, 'the connection failed during the TLS handshake: %s' % (exc.strerror or exc))
+            raise TransportError(errors.TLS_HANDSHAKE_FAILED, f'the connection failed during the TLS handshake: {exc.strerror or exc}') from exc
         self.tls = True
         self._attach(wrapped)
         return wrapped
@@ -381,7 +382,7 @@ class Connection(object):
             pass
 
 
-class ClosedSocket(object):
+class ClosedSocket:
     """Placeholder after close: every operation reports the connection as gone."""
 
     def settimeout(self, timeout):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The test message: built by the stdlib ``email`` package, then dot-stuffed for DATA (RFC 5321 4.5.2)."""
@@ -32,7 +31,7 @@ def build_message(mail_from, rcpt_to, helo_name, subject=None, body=None, header
     policy = email.policy.SMTPUTF8 if utf8 else email.policy.SMTP
     # Without 8BITMIME the body must be 7-bit: this makes the email package pick quoted-printable or base64.
     message = EmailMessage(policy=policy if eight_bit else policy.clone(cte_type='7bit'))
-    message['From'] = from_header or mail_from or 'MAILER-DAEMON@%s' % helo_name
+    message['From'] = from_header or mail_from or (f'MAILER-DAEMON@{helo_name}' if helo_name else 'MAILER-DAEMON')
     message['To'] = to_header or ', '.join(rcpt_to)
     message['Subject'] = DEFAULT_SUBJECT if subject is None else subject
     if stamp:
@@ -55,30 +54,39 @@ def build_message(mail_from, rcpt_to, helo_name, subject=None, body=None, header
     return message.as_bytes(policy=policy)
 
 
-class MessageTemplate(object):
+class MessageTemplate:
     """The message of one set of options, built once per (8bit, SMTPUTF8) variant and stamped
     with a fresh Date and Message-ID for each probe: building with the email package costs about
-    a millisecond, and a fan-out sends the same message to many servers."""
+    a millisecond, and a fan-out sends the same message to many servers.
+
+    ``helo_name`` is the default domain of the Message-ID (and of the null sender's From); ``render``
+    takes the name the probe said in EHLO instead, when the default was not known in advance.
+    """
 
     def __init__(self, mail_from, rcpt_to, helo_name, subject=None, body=None, headers=None, from_header=None, to_header=None):
-        self._args = (mail_from, rcpt_to, helo_name, subject, body, headers, from_header, to_header)
+        self._args = (mail_from, rcpt_to, subject, body, headers, from_header, to_header)
         self._helo_name = helo_name
+        # Only a null sender without a From header puts the domain into the cached part.
+        self._from_uses_domain = not from_header and not mail_from
         self._user_stamped = set(name.lower() for name in (headers or {})) & _STAMPED
         self._variants = {}
         self._lock = threading.Lock()
 
-    def render(self, eight_bit=False, utf8=False):
+    def render(self, eight_bit=False, utf8=False, domain=None):
         """Message bytes (CRLF, not dot-stuffed) with its own Date and Message-ID."""
-        key = (eight_bit, utf8)
+        domain = domain or self._helo_name
+        key = (eight_bit, utf8, domain if self._from_uses_domain else None)
         with self._lock:
             body = self._variants.get(key)
             if body is None:
-                body = self._variants[key] = build_message(*self._args, eight_bit=eight_bit, utf8=utf8, stamp=False)
+                mail_from, rcpt_to, subject, text, headers, from_header, to_header = self._args
+                body = self._variants[key] = build_message(mail_from, rcpt_to, domain, subject, text, headers, from_header,
+                                                           to_header, eight_bit=eight_bit, utf8=utf8, stamp=False)
         stamp = []
         if 'date' not in self._user_stamped:
-            stamp.append('Date: %s\r\n' % email.utils.formatdate(localtime=True))
+            stamp.append(f'Date: {email.utils.formatdate(localtime=True)}\r\n')
         if 'message-id' not in self._user_stamped:
-            stamp.append('Message-ID: %s\r\n' % email.utils.make_msgid(domain=self._helo_name))
+            stamp.append(f'Message-ID: {email.utils.make_msgid(domain=domain)}\r\n')
         return ''.join(stamp).encode('utf-8') + body
 
 

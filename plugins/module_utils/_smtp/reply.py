@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """SMTP reply parsing with hard limits (RFC 5321 4.2, enhanced codes per RFC 3463/2034).
@@ -29,7 +28,7 @@ _ENHANCED_RE = re.compile(r'([245])\.(\d{1,3})\.(\d{1,3})(?=[ \t]|$)')
 _WHOLE_REPLY_RE = re.compile(rb'([2-5][0-9][0-9])(?:-[^\r\n]*\r\n\1)*(?: [^\r\n]*)?\r\n')
 
 
-class ReplyLimits(object):
+class ReplyLimits:
     """How much a single reply may hold before reading stops."""
 
     __slots__ = ('max_line', 'max_lines', 'max_bytes')
@@ -47,14 +46,14 @@ class ReplyError(Exception):
     """
 
     def __init__(self, condition, message, lines=None, code=None):
-        super(ReplyError, self).__init__(message)
+        super().__init__(message)
         self.condition = condition
         self.message = message
         self.lines = list(lines or [])
         self.code = code
 
 
-class Reply(object):
+class Reply:
     """One complete SMTP reply.
 
     The code and lines are set when the reply is read; the texts and the enhanced code are worked
@@ -147,17 +146,17 @@ def _check_line(raw, code_bytes, lines):
     head = raw[:3]
     if head != code_bytes:
         if not _valid_code(head):
-            raise ReplyError(errors.REPLY_MALFORMED, 'invalid reply code in line %r' % _decode(raw[:64]), lines,
+            raise ReplyError(errors.REPLY_MALFORMED, f'invalid reply code in line {_decode(raw[:64])!r}', lines,
                              int(code_bytes) if code_bytes else None)
         if code_bytes is not None:
-            raise ReplyError(errors.REPLY_MALFORMED, 'reply code changed from %s to %s in a multi-line reply'
-                             % (code_bytes.decode(), head.decode()), lines, int(code_bytes))
+            raise ReplyError(errors.REPLY_MALFORMED, f'reply code changed from {code_bytes.decode()} to {head.decode()} in a multi-line reply',
+                             lines, int(code_bytes))
     separator = raw[3:4]
     if separator == b'-':
         return head, False
     if separator == b' ' or not separator:
         return head, True
-    raise ReplyError(errors.REPLY_MALFORMED, 'invalid separator after the reply code in line %r' % _decode(raw[:64]), lines, int(head))
+    raise ReplyError(errors.REPLY_MALFORMED, f'invalid separator after the reply code in line {_decode(raw[:64])!r}', lines, int(head))
 
 
 def _build_reply(code, raw_lines, bare_lf, size):
@@ -182,7 +181,7 @@ def parse_reply_lines(raw_lines, bare_lf=False):
     return _build_reply(int(code_bytes), raw_lines, bare_lf, sum(len(raw) + 2 for raw in raw_lines))
 
 
-class ReplyReader(object):
+class ReplyReader:
     """Reads replies from a byte source, keeping leftover bytes for the next reply (pipelining).
 
     ``recv(size)`` returns bytes, or b'' at end of stream; timeouts are its business (the
@@ -247,12 +246,13 @@ class ReplyReader(object):
             newline = buffer.find(b'\n', consumed + scan_from)
             if newline < 0:
                 partial = len(buffer) - consumed
-                if partial > limits.max_line:
+                # A line right at the limit may have its CR in this chunk and its LF in the next.
+                if partial > limits.max_line + 1 or (partial > limits.max_line and buffer[-1] != _CR):
                     self._drop(len(buffer))
-                    raise ReplyError(errors.REPLY_LINE_TOO_LONG, 'a reply line exceeded %d bytes' % limits.max_line, self._decoded(raw_lines), code)
+                    raise ReplyError(errors.REPLY_LINE_TOO_LONG, f'a reply line exceeded {limits.max_line} bytes', self._decoded(raw_lines), code)
                 if len(buffer) > limits.max_bytes:
                     self._drop(len(buffer))
-                    raise ReplyError(errors.REPLY_TOO_LARGE, 'the reply exceeded %d bytes' % limits.max_bytes, self._decoded(raw_lines), code)
+                    raise ReplyError(errors.REPLY_TOO_LARGE, f'the reply exceeded {limits.max_bytes} bytes', self._decoded(raw_lines), code)
                 scan_from = partial
                 chunk = self._recv(RECV_SIZE)
                 if not chunk:
@@ -272,7 +272,7 @@ class ReplyReader(object):
                 bare_lf = True
             if end - consumed > limits.max_line:
                 self._drop(newline + 1)
-                raise ReplyError(errors.REPLY_LINE_TOO_LONG, 'a reply line exceeded %d bytes' % limits.max_line, self._decoded(raw_lines), code)
+                raise ReplyError(errors.REPLY_LINE_TOO_LONG, f'a reply line exceeded {limits.max_line} bytes', self._decoded(raw_lines), code)
             raw = bytes(buffer[consumed:end])
             try:
                 code_bytes, is_last = _check_line(raw, code_bytes, None)
@@ -284,14 +284,14 @@ class ReplyReader(object):
             raw_lines.append(raw)
             if consumed > limits.max_bytes:
                 self._drop(consumed)
-                raise ReplyError(errors.REPLY_TOO_LARGE, 'the reply exceeded %d bytes' % limits.max_bytes, self._decoded(raw_lines), code)
+                raise ReplyError(errors.REPLY_TOO_LARGE, f'the reply exceeded {limits.max_bytes} bytes', self._decoded(raw_lines), code)
             if is_last:
                 del buffer[:consumed]
                 return _build_reply(int(code_bytes), raw_lines, bare_lf, consumed)
             code = int(code_bytes) if code is None else code
             if len(raw_lines) >= limits.max_lines:
                 self._drop(consumed)
-                raise ReplyError(errors.REPLY_TOO_MANY_LINES, 'the reply exceeded %d lines' % limits.max_lines, self._decoded(raw_lines), code)
+                raise ReplyError(errors.REPLY_TOO_MANY_LINES, f'the reply exceeded {limits.max_lines} lines', self._decoded(raw_lines), code)
 
     def _drop(self, count):
         del self._buffer[:count]

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """TLS contexts, verify-error classification and certificate details.
@@ -68,6 +67,24 @@ def client_context(verify, ca_path=None):
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             _CONTEXTS[key] = context
+        return context
+
+
+def permissive_context():
+    """A client context that checks nothing and accepts old protocols and weak keys: only to read the
+    certificate of a server whose normal handshake failed. Nothing is sent over a session it makes."""
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get('permissive')
+        if context is None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            try:
+                context.set_ciphers('ALL:@SECLEVEL=0')
+                context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            except (ssl.SSLError, ValueError, AttributeError):
+                pass
+            _CONTEXTS['permissive'] = context
         return context
 
 
@@ -150,7 +167,7 @@ def _children(data, start, end):
 def _expect(data, pos, end, tag):
     found, start, stop = _element(data, pos, end)
     if found != tag:
-        raise CertificateError('expected tag 0x%02x, found 0x%02x' % (tag, found))
+        raise CertificateError(f'expected tag 0x{tag:02x}, found 0x{found:02x}')
     return start, stop
 
 
@@ -196,7 +213,7 @@ def _time(tag, raw):
     elif tag != _TAG_GENERALIZED_TIME:
         raise CertificateError('bad time')
     if len(text) != 15 or not text.endswith('Z') or not (text[:14].isascii() and text[:14].isdigit()):
-        raise CertificateError('unsupported time format %r' % text)
+        raise CertificateError(f'unsupported time format {text!r}')
     return datetime.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]),
                              tzinfo=datetime.timezone.utc)
 
@@ -261,7 +278,7 @@ def read_certificate(der):
 
 
 def _format_name(parts):
-    return ', '.join('%s=%s' % (key, value) for key, value in parts)
+    return ', '.join(f'{key}={value}' for key, value in parts)
 
 
 def _iso(moment):

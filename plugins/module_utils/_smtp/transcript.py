@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Session transcript (``<-`` received, ``->`` sent, ``--`` events) and secret redaction."""
@@ -12,7 +11,7 @@ MASK = '********'
 MAX_TRANSCRIPT_LINES = 5000
 
 
-class Redactor(object):
+class Redactor:
     """Removes secrets (and their base64 forms) from any text that leaves the engine.
 
     Commands carrying credentials are built with a masked display form in the first place;
@@ -47,55 +46,39 @@ class Redactor(object):
         return bool(self._secrets)
 
 
-class Transcript(object):
-    """Lines as telnet would show them, with secrets masked.
-
-    Writing only queues (prefix, lines) in order; ``settle()`` formats and redacts the queue, and
-    ``as_list()`` settles first. The dialogue settles while it waits for the server.
-    """
+class Transcript:
+    """Lines as telnet would show them, with secrets masked; at most ``max_lines`` are kept, the rest counted."""
 
     def __init__(self, redactor=None, max_lines=MAX_TRANSCRIPT_LINES):
         self.lines = []
         self.dropped = 0
-        self._queued = []
         self._redact = redactor if redactor else None
         self._max_lines = max_lines
 
-    @property
-    def unsettled(self):
-        return bool(self._queued)
-
-    def settle(self):
-        queued = self._queued
-        if not queued:
-            return
-        self._queued = []
+    def _add(self, prefix, lines):
+        room = self._max_lines - len(self.lines)
+        if len(lines) > room:
+            self.dropped += len(lines) - max(room, 0)
+            lines = lines[:max(room, 0)]
         redact = self._redact
-        kept = self.lines
-        for prefix, lines in queued:
-            room = self._max_lines - len(kept)
-            if len(lines) > room:
-                self.dropped += len(lines) - max(room, 0)
-                lines = lines[:max(room, 0)]
-            if redact is None:
-                kept.extend([prefix + line for line in lines])
-            else:
-                kept.extend([redact(prefix + line) for line in lines])
+        if redact is None:
+            self.lines.extend([prefix + line for line in lines])
+        else:
+            self.lines.extend([redact(prefix + line) for line in lines])
 
     def sent(self, display):
-        self._queued.append(('-> ', display.split('\r\n')))
+        self._add('-> ', display.split('\r\n'))
 
     def sent_lines(self, lines):
-        self._queued.append(('-> ', lines))
+        self._add('-> ', lines)
 
     def received(self, lines):
-        self._queued.append(('<- ', lines))
+        self._add('<- ', lines)
 
     def event(self, text):
-        self._queued.append(('-- ', (text,)))
+        self._add('-- ', (text,))
 
     def as_list(self):
-        self.settle()
         if self.dropped:
-            return self.lines + ['-- %d more lines not kept' % self.dropped]
+            return self.lines + [f'-- {self.dropped} more lines not kept']
         return list(self.lines)

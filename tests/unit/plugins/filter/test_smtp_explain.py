@@ -30,6 +30,13 @@ def test_filter_options():
     assert untrusted['category'] == 'mailbox_unavailable'
 
 
+def test_filter_context_option():
+    line = '550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain'
+    after_auth = plugin.smtp_explain(line, step='rcpt', context={'authenticated': True, 'port': 587})
+    assert after_auth['category'] == 'relay_denied_after_auth'
+    assert plugin.smtp_explain(line, step='rcpt')['category'] == 'relay_denied'
+
+
 def test_filter_never_raises_on_odd_input():
     for value in (None, object(), {'x': 1}, ['x'], 12.5):
         assert plugin.smtp_explain(value)['category'] == 'unknown'
@@ -39,7 +46,7 @@ def test_documentation_parses():
     doc = yaml.safe_load(plugin.DOCUMENTATION)
     assert doc['name'] == 'smtp_explain'
     assert doc['positional'] == '_input'
-    assert set(doc['options']) == {'_input', 'step', 'port', 'enhanced_trusted'}
+    assert set(doc['options']) == {'_input', 'step', 'port', 'enhanced_trusted', 'context'}
     examples = yaml.safe_load(plugin.EXAMPLES)
     assert all('mailops.mailflow.smtp_explain' in str(task) for task in examples)
     returned = yaml.safe_load(plugin.RETURN)

@@ -23,16 +23,20 @@ import re
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis import catalog, diagnose, diagnose_success, errors, explain
+from ansible_collections.mailops.mailflow.plugins.module_utils._dns import validate
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.capabilities import parse_ehlo
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.dialogue import run_probe
-from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import STEP_NAMES
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import STEP_NAMES, ProbeOptionError, validate_options
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.reply import (
     ReplyError, ReplyLimits, ReplyReader, parse_reply_lines)
+import idna
 from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._smtp.fakesmtp import FakeSocket, fake_transport
 
 MAX_EXAMPLES = 3000
 # The dialogue run builds a whole probe per example; fewer examples keep it within seconds.
 DIALOGUE_EXAMPLES = 1500
+# The limit and name runs draw from small spaces: fewer examples cover them.
+SMALL_EXAMPLES = 1000
 FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 ENHANCED_RE = re.compile(r'^[245]\.\d{1,3}\.\d{1,3}$')
@@ -137,6 +141,53 @@ def test_fuzz_reply_reader_agrees_with_the_line_parser(record_property):
             assert reader.pending <= max_bytes + chunk
 
     run_counted(run, MAX_EXAMPLES, 'reply reader vs line parser', record_property)
+
+
+@st.composite
+def replies_near_the_limits(draw):
+    """(limits, a well-formed reply, where it arrives cut) with line lengths, line counts and sizes drawn around the
+    limits, and cuts where they matter: right after a CR, before a CR, or anywhere."""
+    max_line = draw(st.integers(min_value=8, max_value=64))
+    max_lines = draw(st.integers(min_value=1, max_value=6))
+    length = st.one_of(st.sampled_from([max_line - 1, max_line, max_line + 1]), st.integers(min_value=4, max_value=max_line + 2))
+    lengths = draw(st.lists(length, min_size=1, max_size=max_lines + 2))
+    size = sum(length + 2 for length in lengths)
+    max_bytes = draw(st.integers(min_value=max(16, size - 3), max_value=max(16, size + 3)))
+    lines = [b'250-' + b'x' * (length - 4) for length in lengths[:-1]] + [b'250 ' + b'y' * (lengths[-1] - 4)]
+    data = b''.join(line + b'\r\n' for line in lines)
+    crs = [index for index, byte in enumerate(data) if byte == 0x0d]
+    cut = st.one_of(st.sampled_from(crs).map(lambda index: index + 1), st.sampled_from(crs), st.integers(min_value=1, max_value=len(data) - 1))
+    cuts = sorted(set(draw(st.lists(cut, max_size=6))))
+    return ReplyLimits(max_line=max_line, max_lines=max_lines, max_bytes=max_bytes), lines, data, cuts
+
+
+def cut_recv(data, cuts):
+    pieces = [data[start:end] for start, end in zip([0] + cuts, cuts + [len(data)])]
+    return lambda size: pieces.pop(0) if pieces else b''
+
+
+def test_fuzz_reply_limits_hold_exactly_whatever_the_chunks(record_property):
+    """A reply within every limit is read, one over any limit is refused, on the whole-reply path (one piece) and
+    the line-by-line path (any cuts) alike."""
+    @settings(FUZZ, max_examples=SMALL_EXAMPLES)
+    @given(case=replies_near_the_limits())
+    def run(count, case):
+        count[0] += 1
+        limits, lines, data, cuts = case
+        within = all(len(line) <= limits.max_line for line in lines) and len(lines) <= limits.max_lines and len(data) <= limits.max_bytes
+        reader = ReplyReader(cut_recv(data, cuts), limits)
+        try:
+            reply = reader.read_reply()
+        except ReplyError as exc:
+            event('refused: %s' % exc.condition)
+            assert not within, 'refused (%s) within the limits' % exc.condition
+            assert exc.condition in (errors.REPLY_LINE_TOO_LONG, errors.REPLY_TOO_MANY_LINES, errors.REPLY_TOO_LARGE)
+            return
+        event('read')
+        assert within, 'read a reply over the limits'
+        assert reply.lines == [line.decode() for line in lines] and reply.size == len(data)
+
+    run_counted(run, SMALL_EXAMPLES, 'reply limits, whole and chunked', record_property)
 
 
 # --- EHLO: keywords and parameters, mutated; through the reader as a server sends them ---------------------------
@@ -381,3 +432,38 @@ def test_fuzz_dialogue_never_raises_leaks_or_sends_data(record_property):
         assert result['elapsed_ms'] <= 10 * 1000 + 150
 
     run_counted(run, DIALOGUE_EXAMPLES, 'dialogue against scripted hostile servers', record_property)
+
+
+# --- options: whatever a user writes, a validated name is ASCII and the error names the option ------------------------
+
+name_parts = st.one_of(
+    st.sampled_from(['fabrikam', 'test', 'straße', 'bücher', 'ＢＵＣＨＥＲ', '例え', 'テスト', 'ς', '☃', 'xn--strae-oqa', '-x', 'x-',
+                     '_dmarc', 'mx1', '25', 'IPv6', '::1', '[127.0.0.1]', '', ' ', '\r\n', '\x00', ':', '@', '.', '．']),
+    st.text(max_size=12),
+)
+names = st.lists(name_parts, min_size=1, max_size=4).map('.'.join)
+
+
+def test_fuzz_validated_names_are_ascii(record_property, monkeypatch):
+    monkeypatch.setattr(validate, 'idna', idna)
+
+    @settings(FUZZ, max_examples=SMALL_EXAMPLES)
+    @given(host=names, helo=names, sender_domain=names, recipient_domain=names, local=st.sampled_from(['chris', 'jürgen']))
+    def run(count, host, helo, sender_domain, recipient_domain, local):
+        count[0] += 1
+        raw = {'host': host, 'helo_name': helo, 'mail_from': '%s@%s' % (local, sender_domain),
+               'rcpt_to': ['kate@%s' % recipient_domain]}
+        try:
+            validated = validate_options(raw)
+        except ProbeOptionError as exc:
+            event('refused: %s' % exc.option)
+            assert exc.option in ('host', 'helo_name', 'mail_from', 'rcpt_to[0]')
+            assert str(exc).startswith(exc.option + ': ') and '\n' not in str(exc) and '\r' not in str(exc)
+            return
+        event('accepted')
+        assert validated['host'].isascii() and validated['helo_name'].isascii()
+        for address in [validated['mail_from']] + validated['rcpt_to']:
+            assert address.rsplit('@', 1)[1].isascii()
+        assert validated['mail_from'].startswith(local + '@')
+
+    run_counted(run, SMALL_EXAMPLES, 'validated names are ASCII', record_property)

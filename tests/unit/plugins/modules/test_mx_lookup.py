@@ -190,7 +190,7 @@ def test_expected_set_matches_regardless_of_case_dots_and_order(capsys, nameserv
 
 
 def test_expected_set_mismatch_fails_with_a_diagnosis(capsys, nameserver):
-    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS], labels=LABELS,
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS], labels=LABELS, fail_on_failure=False,
                               expect_exchangers=['mx1.fabrikam.test', 'mx3.fabrikam.test']))
     assert 'failed' not in result
     assert result['status'] == 'ok'
@@ -230,3 +230,33 @@ def test_bad_expected_host_fails_before_any_query(capsys, nameserver):
     assert result['failed'] is True
     assert result['msg'].startswith('expect_exchangers[1]: ')
     assert nameserver.asked() == []
+
+
+def test_a_lookup_that_did_not_pass_fails_the_task_in_one_line_with_the_facts(capsys, nameserver):
+    result = run(capsys, dict(domain='nosuchdomain.test', nameservers=[NS]))
+    assert result['failed'] is True
+    assert result['passed'] is False and result['status'] == 'nxdomain'
+    assert result['msg'] == 'nosuchdomain.test: status nxdomain at mx (%s): %s' % (
+        result['diagnosis']['error'], result['diagnosis']['summary'])
+    assert result['ansible_facts']['mailflow']['mx']['nosuchdomain.test']['status'] == 'nxdomain'
+
+
+def test_a_set_mismatch_fails_the_task_naming_the_hosts(capsys, nameserver):
+    result = run(capsys, dict(domain='fabrikam.test', nameservers=[NS], expect_exchangers=['mx1.fabrikam.test', 'mx3.fabrikam.test']))
+    assert result['failed'] is True
+    assert result['msg'].startswith('fabrikam.test: status ok at mx')
+    assert result['msg'].endswith('(missing: mx3.fabrikam.test; unexpected: mx2.fabrikam.test)')
+
+
+def test_many_domains_fail_naming_only_those_that_did_not_pass(capsys, nameserver):
+    result = run(capsys, dict(domains=['fabrikam.test', 'nosuchdomain.test', 'servfail.test'], nameservers=[NS]))
+    assert result['failed'] is True
+    assert result['msg'].startswith('mx_lookup: 2 of 3 domains cannot take mail as checked: nosuchdomain.test: status nxdomain')
+    assert ' | servfail.test: status servfail' in result['msg']
+    assert 'fabrikam.test:' not in result['msg'].replace('nosuchdomain.test', '')
+
+
+def test_fail_on_failure_false_keeps_a_failed_lookup_a_result(capsys, nameserver):
+    result = run(capsys, dict(domain='nosuchdomain.test', nameservers=[NS], fail_on_failure=False))
+    assert 'failed' not in result
+    assert result['passed'] is False

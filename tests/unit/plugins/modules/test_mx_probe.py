@@ -127,7 +127,9 @@ def test_name_sets_the_fact_key(capsys, lab):
 
 def test_domains_return_results_in_order_with_outcome_counts(capsys, lab):
     domains = ['rejecting.test', 'nullmx.test', 'primary-down.test', 'nosuchdomain.test']
-    result = run(capsys, dict(BASE, port=lab.port, domains=domains, rcpt_to=['nosuchuser@route.test'], probe='first_success'))
+    result = run(capsys, dict(BASE, port=lab.port, domains=domains, rcpt_to=['nosuchuser@route.test'], probe='first_success',
+                              fail_on_failure=False))
+    assert 'failed' not in result
     assert [entry['domain'] for entry in result['results']] == domains
     assert [entry['verdict']['outcome'] for entry in result['results']] == ['rejected', 'null_mx', 'deliverable', 'nxdomain']
     assert result['outcomes'] == {'rejected': 1, 'null_mx': 1, 'deliverable': 1, 'nxdomain': 1}
@@ -176,3 +178,33 @@ def test_missing_dnspython_is_reported(capsys, lab, monkeypatch):
     assert result['failed'] is True
     assert 'dnspython' in result['msg']
     assert result['diagnosis']['category'] == 'dns_library_missing'
+
+
+def test_domains_not_deliverable_fail_the_task_naming_each_with_step_code_and_summary(capsys, lab):
+    domains = ['rejecting.test', 'primary-down.test', 'nosuchdomain.test']
+    result = run(capsys, dict(BASE, port=lab.port, domains=domains, rcpt_to=['nosuchuser@route.test'], probe='first_success'))
+    assert result['failed'] is True
+    assert result['passed'] is False
+    rejected, nxdomain = result['results'][0], result['results'][2]
+    # The DNS verdict quotes its diagnosis already, so only the condition is added.
+    assert result['msg'] == 'mx_probe: 2 of 3 domains not deliverable: %s (diagnosis: rcpt 550 5.1.1: %s) | %s (diagnosis: mx %s)' % (
+        rejected['verdict']['summary'], rejected['verdict']['diagnosis']['summary'], nxdomain['verdict']['summary'],
+        nxdomain['verdict']['diagnosis']['error'])
+    assert sorted(result['ansible_facts']['mailflow']['routes']) == sorted(domains)
+
+
+def test_one_domain_not_deliverable_fails_the_task_with_its_verdict(capsys, lab):
+    result = run(capsys, dict(BASE, port=lab.port, domain='rejecting.test', rcpt_to=['nosuchuser@route.test']))
+    assert result['failed'] is True
+    assert result['msg'].startswith(result['verdict']['summary'] + ' (diagnosis: rcpt 550 5.1.1: ')
+    assert result['probes'] and result['ansible_facts']['mailflow']['routes']['rejecting.test']['passed'] is False
+
+
+def test_a_message_queued_for_some_recipients_is_in_msg_with_the_refused_one(capsys, lab):
+    args = dict(BASE, port=lab.port, domain='rejecting.test', rcpt_to=['kate@route.test', 'nosuchuser@route.test'],
+                send_message=True, probe='first_success', fail_on_failure=False)
+    result = run(capsys, args)
+    [sent] = [probe for probe in result['probes'] if probe['message_accepted']]
+    assert result['verdict']['outcome'] == 'partial' and result['changed'] is True
+    assert result['msg'] == '%s; %s [%s] queued as %s for 1 of 2 recipients; refused at rcpt: nosuchuser@route.test (550 5.1.1)' % (
+        result['verdict']['summary'], sent['exchanger'], sent['address'], sent['queued_as'])

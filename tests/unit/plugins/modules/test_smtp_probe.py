@@ -81,7 +81,7 @@ def test_the_guides_session_sends_and_reports_changed(capsys, server):
     label = '127.0.0.1:%d' % server.port
     facts = result['ansible_facts']['mailflow']['smtp'][label]
     assert facts['queued_as'] == 'D50CD160033' and facts['passed'] is True
-    assert result['msg'] == '%s passed: %s' % (label, result['diagnosis']['summary'])
+    assert result['msg'] == '%s passed: %s; queued as D50CD160033 for 1 of 1 recipient' % (label, result['diagnosis']['summary'])
     assert b'Subject: Test from Contoso' in server.mta.messages[0]
 
 
@@ -101,11 +101,46 @@ def test_default_stops_after_rcpt_and_is_not_a_change(capsys, server):
     assert not any(line.startswith(b'DATA') for session in server.sessions for line in session.commands)
 
 
-def test_a_failed_probe_is_data_not_a_task_failure(capsys, server):
+def test_a_probe_that_did_not_pass_fails_the_task_in_one_line_and_keeps_the_result(capsys, server):
     result, _out = run(capsys, guide_args(server, rcpt_to=['nobody@fabrikam.test']))
+    assert result['failed'] is True
+    assert result['passed'] is False
+    assert result['msg'] == '127.0.0.1:%d failed at rcpt (550 5.1.1): %s' % (server.port, result['diagnosis']['summary'])
+    assert '\n' not in result['msg']
+    # Every return value and the facts stay, so a report or a rescue still sees the probe.
+    assert result['recipients']['nobody@fabrikam.test']['code'] == 550
+    assert [step['name'] for step in result['steps']][-2:] == ['rset', 'quit']
+    assert result['ansible_facts']['mailflow']['smtp']['127.0.0.1:%d' % server.port]['passed'] is False
+
+
+def test_fail_on_failure_false_keeps_a_failed_probe_a_result(capsys, server):
+    result, _out = run(capsys, guide_args(server, rcpt_to=['nobody@fabrikam.test'], fail_on_failure=False))
     assert result.get('failed') is not True
     assert result['passed'] is False
-    assert result['msg'].endswith('failed at rcpt: %s' % result['diagnosis']['summary'])
+    assert result['msg'].endswith('failed at rcpt (550 5.1.1): %s' % result['diagnosis']['summary'])
+
+
+def test_a_failing_probe_fails_in_check_mode_too_and_sends_nothing(capsys, server):
+    result, _out = run(capsys, guide_args(server, rcpt_to=['nobody@fabrikam.test'], send_message=True), check_mode=True)
+    assert result['failed'] is True
+    assert 'failed at rcpt (550 5.1.1)' in result['msg']
+    assert server.mta.messages == []
+    assert not any(line.startswith(b'DATA') for session in server.sessions for line in session.commands)
+
+
+def test_a_connection_failure_names_the_condition(capsys, server):
+    result, _out = run(capsys, guide_args(server, port=1, quit_after='banner', connect_timeout=2, deadline=5))
+    assert result['failed'] is True
+    assert result['msg'].startswith('127.0.0.1:1 failed at connect (connection_refused): ')
+
+
+def test_a_message_queued_for_some_recipients_says_so_and_who_was_refused(capsys, server):
+    result, _out = run(capsys, guide_args(server, rcpt_to=['kate@fabrikam.test', 'nobody@fabrikam.test'], send_message=True,
+                                          fail_on_failure=False))
+    assert result['passed'] is False and result['message_accepted'] is True and result['changed'] is True
+    assert result['msg'] == (
+        '127.0.0.1:%d failed at rcpt (550 5.1.1); queued as D50CD160033 for 1 of 2 recipients; '
+        'refused at rcpt: nobody@fabrikam.test (550 5.1.1): %s' % (server.port, result['diagnosis']['summary']))
 
 
 def test_expected_negative_reply_passes(capsys, server):

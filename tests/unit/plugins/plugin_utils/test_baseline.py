@@ -280,3 +280,114 @@ def test_markdown_lists_the_most_serious_first():
     assert titles == ['## Regressions (passed before, failing now)', '## Reply codes changed', '## Capabilities changed']
     assert u'- \u2716 edge1 **recipients_accepted** mail1.exchange.test: `rcpt 250 2.1.5` \u2192 `connect connection_refused`' in markdown
     assert u'- edge2 **recipients_accepted** mail1.exchange.test: 127.0.2.1:25: -`DSN`' in markdown
+
+
+# ------------------------------------------------------------------------- behaviour pinned by the mutation check
+
+def test_an_optional_passing_check_made_required_and_failing_is_a_regression():
+    """The window made the check required and broke it: the required flag of now decides, not the baseline's."""
+    before = fleet()
+    for facts in before.values():
+        facts['smtp']['exchange_530']['passed'] = True
+    after = fleet()
+    after['edge1']['smtp']['exchange_530']['labels']['required'] = True
+    diff = B.compare(snap(before), snap(after))
+    assert ('edge1', OPTIONAL, 'regression') in kinds(diff)
+    assert ('edge2', OPTIONAL, 'optional_failure') in kinds(diff)
+    assert diff['verdict'] == 'regressed'
+    assert diff['failing'] == [{'host': 'edge1', 'id': OPTIONAL, 'kind': 'regression'}]
+
+
+def test_an_optional_check_that_passes_again_is_fixed():
+    after = fleet()
+    after['edge2']['smtp']['exchange_530']['passed'] = True
+    diff = B.compare(snap(fleet()), snap(after))
+    assert ('edge2', OPTIONAL, 'fixed') in kinds(diff)
+
+
+def test_what_a_failed_session_did_not_see_is_not_a_change():
+    """EHLO refused now: no capabilities and no certificate this time, which is the failure, not a changed server."""
+    after = fleet()
+    entry = after['edge1']['smtp']['exchange']
+    steps = entry['steps'][:3]
+    steps[2].update(ok=False, reply={'code': 554, 'enhanced': '5.7.1', 'lines': ['554 5.7.1 go away']})
+    entry.update(passed=False, steps=steps)
+    entry['capabilities'].update(greeting=None)
+    entry['tls'] = {'mode': 'starttls', 'used': False, 'offered': None, 'certificate': None}
+    diff = B.compare(snap(fleet()), snap(after))
+    assert kinds(diff) == [('edge1', EXCHANGE, 'codes'), ('edge1', EXCHANGE, 'regression')]
+    assert diff['changes'][1]['changes'] == {'ehlo': ['250', '554 5.7.1']}
+    # the other way round (the baseline saw nothing, now everything) is no change of endpoint either
+    assert [change['kind'] for change in B.compare(snap(after), snap(fleet()))['changes']] == ['fixed', 'codes']
+
+
+def test_a_banner_not_captured_on_one_side_is_not_a_banner_change():
+    after = fleet()
+    banner = [step for step in after['edge1']['smtp']['exchange']['steps'] if step['name'] == 'banner'][0]
+    banner['reply']['lines'] = []
+    assert B.compare(snap(fleet()), snap(after))['changes'] == []
+    assert B.compare(snap(after), snap(fleet()))['changes'] == []
+
+
+def test_steps_reached_only_now_are_listed_as_code_changes():
+    after = fleet()
+    steps = after['edge1']['smtp']['exchange']['steps']
+    rcpt = [step for step in steps if step['name'] == 'rcpt'][0]
+    steps.insert(steps.index(rcpt) + 1, dict(rcpt, command='RCPT TO:<lee@exchange.test>'))
+    diff = B.compare(snap(fleet()), snap(after))
+    assert kinds(diff) == [('edge1', EXCHANGE, 'codes')]
+    assert diff['changes'][0]['changes'] == {'rcpt <lee@exchange.test>': [None, '250 2.1.5']}
+    markdown = B.render_markdown(diff)
+    assert u'`rcpt <lee@exchange.test>` `-` \u2192 `250 2.1.5`' in markdown
+
+
+def test_a_step_without_reply_or_error_reads_no_reply():
+    codes = B.step_codes([{'name': 'connect'}, {'name': 'data'}, {'name': 'quit', 'reply': {'code': 221, 'enhanced': '2.0.0'}}])
+    assert codes == {'connect': 'connected', 'data': 'no reply', 'quit': '221 2.0.0'}
+
+
+def test_size_zero_means_no_limit_and_is_kept():
+    assert B.capability_keywords({'greeting': 'x', 'size': 0}) == ['SIZE 0']
+    assert B.capability_keywords({'greeting': 'x', 'size': None}) == []
+
+
+def test_regression_line_lists_four_problems_then_counts_the_rest():
+    def passing():
+        facts = fleet()
+        for host_facts in facts.values():
+            for name in ('mx2_rcpt', 'mx1_rcpt', 'refused'):
+                host_facts['smtp'][name]['passed'] = True
+        return facts
+    names = ['exchange', 'mx1_unknown', 'mx2_rcpt', 'mx1_rcpt', 'refused']
+    for count in (4, 5):
+        after = passing()
+        for host_facts in after.values():
+            for name in names[:count]:
+                refused(host_facts['smtp'][name], '127.0.0.1')
+        line = B.compare(snap(passing()), snap(after))['line']
+        assert line.startswith('mailflow baseline: %d regressions on 2 hosts: ' % (2 * count))
+        assert line.count(' on edge1, edge2') == 4
+        assert line.endswith('; and 1 more') if count == 5 else 'more' not in line
+
+
+def test_one_check_failing_two_ways_is_two_items_of_the_line():
+    after = fleet()
+    refused(after['edge1']['smtp']['exchange'], '127.0.2.1')
+    entry = after['edge2']['smtp']['exchange']
+    entry['passed'] = False
+    rcpt = [step for step in entry['steps'] if step['name'] == 'rcpt'][0]
+    rcpt.update(ok=False, reply={'code': 550, 'enhanced': '5.1.1', 'lines': ['550 5.1.1 unknown']})
+    entry['diagnosis'].update(step='rcpt', code=550, enhanced='5.1.1')
+    diff = B.compare(snap(fleet()), snap(after))
+    assert diff['line'] == ('mailflow baseline: 2 regressions on 2 hosts: '
+                            'recipients_accepted @ mail1.exchange.test (connect connection_refused) on edge1; '
+                            'recipients_accepted @ mail1.exchange.test (rcpt 550 5.1.1) on edge2')
+
+
+def test_markdown_names_hosts_not_compared_and_marks_optional_failures():
+    before = fleet()
+    before['edge2']['smtp']['exchange_530']['passed'] = True
+    markdown = B.render_markdown(B.compare(snap(before), snap({'edge2': lab_facts()})))
+    assert 'Hosts in the baseline but not in this run (not compared): edge1.' in markdown
+    assert '## Optional checks failed (passed before)' in markdown
+    assert u'- \u2298 edge2 **anonymous_accepted** mail-530.faultd.test: `mail 530 5.7.1` \u2192 `mail 530 5.7.1`' in markdown

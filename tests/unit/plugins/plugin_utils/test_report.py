@@ -182,7 +182,7 @@ def test_summary_when_everything_passed_and_when_empty(fleet):
     passing = R.check_records(fleet, select="[?status!='fail']")
     summary = R.summarize(passing, hosts=['edge1', 'edge2', 'edge3'])
     assert summary['verdict'] == 'passed'
-    assert summary['line'] == 'mailflow: all 8 required checks passed on 3 hosts (1 with warnings, 2 optional failed)'
+    assert summary['line'] == 'mailflow: all 8 required checks passed on 3 hosts (1 with warnings, 2 optional checks failed)'
     empty = R.summarize([], hosts=['edge1'])
     assert (empty['verdict'], empty['line']) == ('empty', 'mailflow: no checks found in the facts of 1 host')
 
@@ -239,7 +239,7 @@ def test_markdown_escapes_server_text():
                                           'steps': [{'name': 'banner', 'ok': False, 'reply': {'code': 554, 'lines': ['554 ' + HOSTILE]}}],
                                           'diagnosis': {'step': 'banner', 'code': 554, 'summary': HOSTILE, 'remedy': HOSTILE}}}}}
     markdown = R.render_markdown(R.check_records(facts), layout='checks_as_rows')
-    outside_code = re.sub(r'`[^`]*`', '', markdown)  # a code span shows its text literally
+    outside_code = re.sub(r'(`+)(?!`).*?(?<!`)\1(?!`)', '', markdown)  # a code span shows its text literally
     assert '<script>' not in outside_code
     assert '[link](' not in outside_code
     assert '\x1b' not in markdown and '\x00' not in markdown
@@ -331,7 +331,8 @@ def test_html_escapes_hostile_strings():
     parser.feed(page)
     assert 'script' not in parser.tags and 'img' not in parser.tags and 'b' in parser.tags  # <b> only from the page itself
     assert not [value for name, value in parser.attributes if name in ('src', 'onerror', 'href')]
-    assert '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;' in page
+    assert '&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;' in page
+    assert '<script>alert("x")</script>' in ''.join(parser.text)  # shown as text
     assert '\x1b' not in page and '\x00' not in page
     assert '&lt;b&gt;host&lt;/b&gt;' in page
 
@@ -339,3 +340,359 @@ def test_html_escapes_hostile_strings():
 def test_html_hosts_as_rows(fleet):
     page = R.render_html(R.check_records(fleet), layout='hosts_as_rows')
     assert page.count('<th class="row">') == 2
+
+
+def _css_rules():
+    """Selector -> {property: value} of the page's inline style."""
+    rules = {}
+    for selectors, body in re.findall(r'([^{}]+)\{([^{}]*)\}', R.HTML_STYLE):
+        declarations = dict((name.strip(), value.strip()) for name, _colon, value in
+                            (part.partition(':') for part in body.split(';') if ':' in part))
+        for selector in selectors.split(','):
+            rules.setdefault(selector.strip(), {}).update(declarations)
+    return rules
+
+
+def _tiles(page):
+    """(class, number, label) of each tile at the top of the page."""
+    return re.findall(r'<div class="tile ([\w-]+)"><b>([^<]*)</b>([^<]*)</div>', page)
+
+
+def test_html_zero_counts_are_not_coloured(fleet):
+    passing = R.check_records(fleet, select="[?status!='fail']")
+    tiles = dict((label, (status, number)) for status, number, label in _tiles(R.render_html(passing)))
+    assert tiles['required checks failed'] == ('none', '0 / 8')  # not red: nothing failed
+    assert tiles['checks passed'] == ('pass', '8')
+    assert tiles['optional checks failed'] == ('optional_fail', '2')
+    clean = R.check_records(fleet, select="[?status=='pass']")
+    tiles = dict((label, (status, number)) for status, number, label in _tiles(R.render_html(clean)))
+    assert tiles['with warnings'] == ('none', '0') and tiles['optional checks failed'] == ('none', '0')
+    tiles = dict((label, (status, number)) for status, number, label in _tiles(R.render_html(R.check_records(fleet))))
+    assert tiles['required checks failed'] == ('fail', '7 / 15')
+    rules = _css_rules()
+    assert rules['.tile.fail b']['color'] == 'var(--fail)'
+    assert '.tile.none b' not in rules  # a neutral tile keeps the ink colour
+
+
+def test_html_matrix_takes_the_page_width():
+    rules = _css_rules()
+    assert rules['table.matrix'].get('width') == '100%'
+    # the scroll box is a plain block: as wide as the page, scrolling sideways when the matrix needs more
+    assert 'width' not in rules['.scroll'] and 'max-width' not in rules['.scroll']
+    assert rules['.scroll']['overflow-x'] == 'auto'
+    assert 'max-width' not in rules['main']
+    assert rules['.matrix th.row']['width'] == '1%'  # the names column as narrow as its text, the cells get the rest
+
+
+def test_an_optional_check_that_failed_has_one_wording_everywhere(fleet):
+    """Console line, Markdown, JUnit, HTML and the baseline diff all say "optional check(s) failed"."""
+    from ansible_collections.mailops.mailflow.plugins.plugin_utils import _baseline as B
+    records = R.check_records(fleet)
+    passing = R.check_records(fleet, select="[?status!='fail']")
+    before = copy.deepcopy(fleet)
+    for facts in before.values():
+        facts['smtp']['exchange_530']['passed'] = True
+    diff = B.compare(B.build_snapshot(before), B.build_snapshot(fleet))
+    junit = ET.fromstring(R.render_junit(records).encode('utf-8'))
+    parser = _Collector()
+    parser.feed(R.render_html(passing))
+    texts = {
+        'console': R.summarize(passing)['line'],
+        'markdown': R.render_markdown(records),
+        'junit': ' '.join(skipped.get('message') for skipped in junit.iter('skipped')),
+        'html': ' '.join(parser.text),
+        'baseline line': diff['line'],
+        'baseline markdown': B.render_markdown(diff),
+    }
+    for where, text in texts.items():
+        phrases = [phrase.lower() for phrase in re.findall(r'(?i)\boptional\b[\w ]*?\bfail\w*', text)]
+        assert phrases, where
+        assert set(phrases) <= {'optional check failed', 'optional checks failed'}, (where, phrases)
+    assert texts['console'].endswith('(1 with warnings, 2 optional checks failed)')
+    assert '## Optional checks failed' in texts['markdown']
+    assert texts['baseline line'] == 'mailflow baseline: no regressions (2 checks changed: 2 optional checks failed, 15 unchanged)'
+    assert R.optional_failed_words(1) == '1 optional check failed'
+
+
+def test_html_template_escapes_every_value_and_undefined_names_fail():
+    """The page comes from an autoescaping template; a name the template lacks is an error, not an empty string."""
+    template = R._html_template()
+    assert template.environment.autoescape is True
+    assert template.environment.undefined is R.jinja2.StrictUndefined
+    source = template.environment.loader.get_source(template.environment, 'report.html.j2')[0]
+    assert '|safe' not in source.replace(' ', '')
+    with pytest.raises(R.jinja2.UndefinedError):
+        template.render()
+
+
+# ------------------------------------------------------------------------------- server text in every format
+
+BLOCKED = '550 _Blocked_'
+HOSTILE_REPLY = '550 5.7.1 <script>alert(1)</script> *spam* | ~~gone~~ [x](http://evil.test) `tick` \\ &amp; a_b _c_'
+MD_ACTIVE = '\\`*_~<>|[]&'
+
+
+def _unescaped(markdown_text):
+    """Characters of markdown_text that Markdown would act on: not backslash-escaped; an underscore inside a word is inert."""
+    found = []
+    for position, char in enumerate(markdown_text):
+        if char not in MD_ACTIVE:
+            continue
+        backslashes = len(markdown_text[:position]) - len(markdown_text[:position].rstrip('\\'))
+        if backslashes % 2:
+            continue
+        if char == '\\' and position + 1 < len(markdown_text) and markdown_text[position + 1] in MD_ACTIVE:
+            continue  # it escapes the next one
+        inside_word = 0 < position < len(markdown_text) - 1 and markdown_text[position - 1].isalnum() and markdown_text[position + 1].isalnum()
+        if char == '_' and inside_word:
+            continue
+        found.append(char)
+    return found
+
+
+def _code_span_text(span):
+    """What a CommonMark code span shows: the text between equal fences, one space stripped at each end if both have one."""
+    fence = re.match('`+', span).group(0)
+    assert span.endswith(fence) and not span[len(fence):-len(fence)].startswith('`') and '`' * len(fence) + '`' not in span
+    inner = span[len(fence):-len(fence)]
+    if inner.startswith(' ') and inner.endswith(' ') and inner.strip(' '):
+        inner = inner[1:-1]
+    assert fence not in inner
+    return inner
+
+
+def _reply_facts(reply):
+    return {'edge1': {'smtp': {'x': {
+        'passed': False, 'labels': {'check': 'recipients_accepted', 'role': 'inbound', 'domain': 'fabrikam.test', 'target': reply},
+        'steps': [{'name': 'rcpt', 'ok': False, 'reply': {'code': 550, 'lines': [reply]}}],
+        'transcript': ['<- ' + reply],
+        'diagnosis': {'step': 'rcpt', 'code': 550, 'enhanced': '5.7.1', 'summary': reply, 'remedy': reply,
+                      'causes': [reply], 'category': 'policy'}},
+        'warned': {'passed': True, 'labels': {'check': 'banner', 'target': 'mx1.fabrikam.test'}, 'warnings': [reply]}}}}
+
+
+@pytest.mark.parametrize('reply', [BLOCKED, HOSTILE_REPLY])
+def test_server_text_is_text_in_every_format(reply):
+    """The reply reads as sent in HTML, Markdown and JUnit, and changes none of their structure."""
+    records = R.check_records(_reply_facts(reply))
+    # HTML: escaped by the template, shown as text
+    page = R.render_html(records)
+    parser = _Collector()
+    parser.feed(page)
+    text = ''.join(parser.text)
+    assert 'script' not in parser.tags and not [value for name, value in parser.attributes if name == 'href']
+    assert text.count(reply) >= 5  # target, reply, cell summary, causes, remedy, warning, problem list
+    assert '<- ' + reply in text  # the transcript
+    # Markdown: every character Markdown would act on is escaped, the code span shows the reply whole
+    markdown = R.render_markdown(records, layout='checks_as_rows')
+    assert R.md_text(reply) in markdown
+    assert not _unescaped(R.md_text(reply))
+    assert re.sub(r'\\(.)', r'\1', R.md_text(reply)) == reply  # nothing lost: unescaping gives the reply back
+    server = [line for line in markdown.splitlines() if line.startswith('  - server: ')]
+    assert [_code_span_text(line[len('  - server: '):]) for line in server] == [reply]
+    table = [line for line in markdown.splitlines() if line.startswith('|')]
+    assert len(set(len(re.split(r'(?<!\\)\|', line)) for line in table)) == 1  # no cell split by the reply's pipe
+    # JUnit: well-formed, the reply whole in the failure and the warning
+    root = ET.fromstring(R.render_junit(records).encode('utf-8'))
+    assert 'server: %s' % reply in root.find('.//failure').text
+    assert 'warning: %s' % reply in root.find('.//system-out').text
+
+
+def test_markdown_shows_underscores_as_text():
+    """550 _Blocked_ stays underscores, not emphasis; a name with underscores inside stays readable."""
+    assert R.md_text(BLOCKED) == '550 \\_Blocked\\_'
+    assert R.md_text('recipients_accepted ~~gone~~ *x* __init__') == 'recipients_accepted \\~\\~gone\\~\\~ \\*x\\* \\_\\_init\\_\\_'
+    markdown = R.render_markdown(R.check_records(_reply_facts(BLOCKED)))
+    assert '  - 550 \\_Blocked\\_' in markdown  # the diagnosis summary
+    assert '  - server: `550 _Blocked_`' in markdown  # a code span shows underscores as they are
+    assert '**Remedy:** 550 \\_Blocked\\_' in markdown
+
+
+@pytest.mark.parametrize('value, span', [
+    ('550 a|b', '`550 a|b`'),  # outside a table a backslash before the pipe would show
+    ('a `tick` b', '``a `tick` b``'),
+    ('`edge`', '`` `edge` ``'),
+    (' both ', '`  both  `'),
+    ('one\r\ntwo\rthree', '`one  two three`'),
+    ('', ''),
+])
+def test_markdown_code_spans_show_the_text_as_sent(value, span):
+    assert R.md_code(value) == span
+    if value:
+        assert _code_span_text(span) == value.replace('\r', ' ').replace('\n', ' ')
+
+
+def test_baseline_markdown_escapes_server_text():
+    """The baseline diff's Markdown uses the same escaping: a summary with _ or * is text, a banner is a whole code span."""
+    from ansible_collections.mailops.mailflow.plugins.plugin_utils import _baseline as B
+    before = lab_facts()
+    after = copy.deepcopy(before)
+    exchange = after['smtp']['exchange']
+    exchange['passed'] = False
+    exchange['diagnosis'] = dict(exchange['diagnosis'], summary=BLOCKED + ' *now*', code=550, status='rejected')
+    banner = [step for step in exchange['steps'] if step['name'] == 'banner'][0]
+    banner['reply']['lines'] = ['220 ' + HOSTILE_REPLY]
+    diff = B.compare(B.build_snapshot({'edge1': before}), B.build_snapshot({'edge1': after}))
+    markdown = B.render_markdown(diff)
+    assert ': 550 \\_Blocked\\_ \\*now\\*' in markdown
+    banner_line = [line for line in markdown.splitlines() if '\u2192' in line and 'tick' in line][0]
+    assert _code_span_text(banner_line.split(u' \u2192 ')[1]) == HOSTILE_REPLY
+
+
+# ------------------------------------------------------------------------- behaviour pinned by the mutation check
+
+@pytest.mark.parametrize('value, required', [
+    (None, True), (True, True), (False, False), (1, True), (0, False), (0.0, False),
+    ('yes', True), ('true', True), ('no', False), (' No ', False), ('FALSE', False), ('off', False), ('0', False),
+])
+def test_required_label_values(value, required):
+    entry = {'passed': False, 'labels': {'check': 'c', 'required': value}}
+    record = R.check_records({'h': {'smtp': {'x': entry}}})[0]
+    assert (record['required'], record['status']) == (required, 'fail' if required else 'optional_fail')
+
+
+def test_the_failing_reply_is_quoted_whole_or_marked_as_cut():
+    def record(lines):
+        entry = {'passed': False, 'steps': [{'name': 'rcpt', 'ok': False, 'reply': {'code': 550, 'lines': lines}}]}
+        return R.check_records({'h': {'smtp': {'x': entry}}})[0]
+    assert record(['550 5.1.1 unknown'])['reply'] == '550 5.1.1 unknown'
+    assert record(['550-5.1.1 unknown', '550 5.1.1 see the help'])['reply'] == u'550-5.1.1 unknown \u2026'
+
+
+def test_slow_replies_and_repeated_warnings_are_warned_once():
+    entry = {'passed': True, 'warnings': ['certificate expires in 10 days', 'certificate expires in 10 days'],
+             'steps': [{'name': 'ehlo', 'ok': True, 'slow': True, 'elapsed_ms': 1200}, {'name': 'mail', 'ok': True}]}
+    record = R.check_records({'h': {'smtp': {'x': entry}}})[0]
+    assert record['status'] == 'warn'
+    assert record['warnings'] == ['certificate expires in 10 days', 'ehlo reply slow (1200 ms)']
+    page = R.render_html([record])
+    assert '<summary>2 warnings</summary>' in page
+    one = R.check_records({'h': {'smtp': {'x': dict(entry, warnings=[])}}})
+    assert '<summary>1 warning</summary>' in R.render_html(one)
+
+
+def test_a_failed_route_shows_the_sessions_of_the_failed_probes_only():
+    facts = lab_facts()
+    route = facts['routes']['primary-down.test']
+    route['passed'] = False
+    record = by_key(R.check_records({'h': facts}))[('h', 'routes', 'primary-down.test')]
+    assert record['transcript'][0] == '== down.primary-down.test [127.0.0.19]'
+    assert not [line for line in record['transcript'] if line.startswith('== mx2')]
+
+
+def test_a_passing_check_carries_no_transcript(fleet):
+    records = by_key(R.check_records(fleet))
+    assert records[('edge1', 'smtp', 'exchange')]['transcript'] == []
+    assert records[('edge1', 'smtp', 'refused')]['transcript']
+
+
+def test_transcripts_are_cut_only_beyond_the_limit():
+    def transcript(count):
+        entry = {'passed': False, 'transcript': ['line %d' % number for number in range(count)]}
+        return R.check_records({'h': {'smtp': {'x': entry}}})[0]['transcript']
+    assert transcript(R.TRANSCRIPT_LINES) == ['line %d' % number for number in range(R.TRANSCRIPT_LINES)]
+    cut = transcript(R.TRANSCRIPT_LINES + 5)
+    assert len(cut) == R.TRANSCRIPT_LINES + 1
+    assert cut[R.TRANSCRIPT_LINES // 4] == u'\u2026 (5 lines left out)'
+    assert cut[-1] == 'line %d' % (R.TRANSCRIPT_LINES + 4)
+
+
+def test_a_check_optional_on_any_host_is_an_optional_column():
+    def facts(required):
+        return {'smtp': {'x': {'passed': True, 'labels': {'check': 'c', 'target': 't', 'required': required}}}}
+    for order in (('a', 'b'), ('b', 'a')):
+        by_host = {'a': facts(True), 'b': facts(False)}
+        matrix = R.build_matrix(R.check_records(by_host, hosts=list(order)))
+        assert [column['required'] for column in matrix['columns']] == [False]
+
+
+def test_summary_counts_warned_checks_as_passed(fleet):
+    summary = R.summarize(R.check_records(fleet))
+    assert (summary['passed'], summary['counts']) == (8, {'pass': 7, 'warn': 1, 'fail': 7, 'optional_fail': 2})
+
+
+def test_summary_line_of_one_failing_host_and_of_exactly_three(fleet):
+    line = R.summarize(R.check_records({'edge1': fleet['edge1']}))['line']
+    assert line.startswith('mailflow: 4 of 8 required checks failed on 1 host: ')
+    three = dict(('edge%d' % number, copy.deepcopy(fleet['edge1'])) for number in (1, 2, 3))
+    assert R.summarize(R.check_records(three))['line'].endswith(
+        'refused @ 127.0.0.19:25 (connect connection_refused) on edge1, edge2, edge3')
+    four = dict(three, edge4=copy.deepcopy(fleet['edge1']))
+    assert 'on edge1, edge2, edge3 and 1 more hosts' in R.summarize(R.check_records(four))['line']
+
+
+def test_summary_line_lists_four_problems_without_a_tail(fleet):
+    line = R.summarize(R.check_records(fleet))['line']
+    assert line.count(' on edge') == 4 and 'more' not in line
+
+
+def test_markdown_hosts_as_rows_marks_checks_not_run(fleet):
+    markdown = R.render_markdown(R.check_records(fleet, select='[?labelled]'), layout='hosts_as_rows')
+    rows = [line for line in markdown.splitlines() if line.startswith('| edge')]
+    assert rows[1].split(' | ')[-1] == u'\u2013 |'  # edge2 did not probe the route, the last labelled column
+
+
+def test_auto_layout_puts_hosts_as_rows_when_there_are_no_more_checks_than_hosts():
+    def facts():
+        return {'smtp': {'a': {'passed': True}, 'b': {'passed': True}}}
+    table = [line for line in R.render_markdown(R.check_records({'h1': facts(), 'h2': facts()})).splitlines()
+             if line.startswith('|')]
+    assert table[0] == '| host | a | b |'
+    table = [line for line in R.render_markdown(R.check_records({'h1': facts()})).splitlines() if line.startswith('|')]
+    assert table[0] == '| group | check | target | h1 |'
+
+
+def test_markdown_text_stays_on_its_line():
+    assert R.md_text('550 first\r\nsecond\rthird') == '550 first  second third'
+    markdown = R.render_markdown(R.check_records({'h': {'smtp': {'x': {'passed': False, 'diagnosis': {
+        'step': 'rcpt', 'code': 550, 'summary': 'one\r\ntwo', 'remedy': 'three\rfour'}}}}}))
+    assert '\r' not in markdown and '  - one  two' in markdown and '**Remedy:** three four' in markdown
+
+
+def test_junit_times_in_seconds_and_optional_failures_keep_their_diagnosis(fleet):
+    root = ET.fromstring(R.render_junit(R.check_records(fleet)).encode('utf-8'))
+    suite = root.find('testsuite')
+    case = [case for case in suite.findall('testcase') if case.get('name') == 'recipients_accepted @ mail1.exchange.test'][0]
+    assert case.get('time') == '0.034'  # 33.97 ms
+    optional = [case for case in suite.findall('testcase') if case.find('skipped') is not None][0]
+    assert optional.find('skipped').get('message').startswith('optional check failed: mail 530 5.7.1: Client was not authenticated')
+    assert 'remedy: ' in optional.find('system-out').text
+
+
+def test_markdown_optional_failures_without_remedy(fleet):
+    markdown = R.render_markdown(R.check_records(fleet))
+    optional = markdown.split('## Optional checks failed')[1].split('## Warnings')[0]
+    assert 'Client was not authenticated' in optional
+    assert 'Remedy' not in optional
+
+
+ROUNDTRIP_LABELS = {'check': 'roundtrip', 'role': 'roundtrip', 'domain': 'roundtrip.test',
+                    'target': 'kate@roundtrip.test', 'required': True}
+
+
+def test_round_trip_entries_are_checks_with_folder_latency_and_hops():
+    delivered = {'passed': True, 'recipient': 'kate@roundtrip.test', 'folder': 'INBOX', 'latency_s': 0.8,
+                 'accepted': True, 'hops': [{'index': 1, 'from': 'a', 'by': 'relay.roundtrip.test', 'delay_s': 0.1,
+                                             'tls': {'protocol': 'TLSv1.3'}},
+                                            {'index': 2, 'from': 'relay', 'by': 'mx.roundtrip.test', 'delay_s': 0.2,
+                                             'tls': None}],
+                 'diagnosis': {'category': 'delivered', 'status': 'ok', 'summary': 'delivered'},
+                 'labels': ROUNDTRIP_LABELS}
+    delayed = dict(delivered, passed=False, latency_s=4.2,
+                   diagnosis={'category': 'delayed', 'status': 'transient', 'summary': 'late'},
+                   slowest_hop={'index': 2, 'held_by': 'relay.roundtrip.test', 'delay_s': 4.0})
+    lost = {'passed': False, 'recipient': 'lost@roundtrip.test', 'accepted': True, 'hops': [],
+            'smtp': {'transcript': ['-> QUIT']}, 'labels': dict(ROUNDTRIP_LABELS, target='lost@roundtrip.test'),
+            'diagnosis': {'category': 'not_delivered', 'status': 'transient', 'summary': 'not delivered'}}
+    refused = dict(lost, accepted=False, diagnosis={'category': 'refused_at_submission', 'status': 'auth'})
+    facts = {'th1': {'roundtrip': {'roundtrip:kate': delivered, 'roundtrip:late': delayed,
+                                   'roundtrip:lost': lost, 'roundtrip:refused': refused}}}
+    records = {record["name"]: record for record in R.check_records(facts)}
+    assert records['roundtrip:kate']['status'] == 'pass'
+    assert records['roundtrip:kate']['brief'] == 'INBOX in 0.8 s, 2 hops'
+    assert records['roundtrip:late']['brief'] == 'delayed'
+    assert 'the slowest hop: relay.roundtrip.test held it 4.0 s' in records['roundtrip:late']['warnings']
+    assert records['roundtrip:late']['transcript'][0] == 'hop 1: a -> relay.roundtrip.test, 0.1 s, TLSv1.3'
+    assert records['roundtrip:lost']['brief'] == 'not delivered'
+    assert records['roundtrip:refused']['transcript'] == ['-> QUIT']
+    assert {record['section'] for record in records.values()} == {'roundtrip'}

@@ -134,10 +134,14 @@ def test_port_2525_internal_connector():
     internal = diagnose(step='mail', code=530, enhanced='5.7.1', text='Client was not authenticated', port=2525)
     normal = diagnose(step='mail', code=530, enhanced='5.7.1', text='Client was not authenticated', port=25)
     assert internal['category'] == 'internal_receive_connector'
+    assert internal['summary'] == catalog.EXCHANGE_2525
     assert normal['category'] == 'anonymous_submission_refused'
+    # A server known to be something else is not Exchange's internal connector.
+    postfix = diagnose(step='mail', code=530, enhanced='5.7.1', port=2525, context={'server': 'postfix'})
+    assert postfix['category'] != 'internal_receive_connector'
+    # Port 2525 alone says nothing: the note needs Exchange (item 9; the Exchange cases are in test_diagnosis_context).
     other_failure = diagnose(step='rcpt', code=550, enhanced='5.1.1', port=2525)
-    assert any('2525' in note for note in other_failure['notes'])
-    assert not any('2525' in note for note in diagnose(step='rcpt', code=250, port=2525)['notes'])
+    assert not any('2525' in note for note in other_failure['notes'])
 
 
 def test_unusual_port_noted_for_connect_failures():

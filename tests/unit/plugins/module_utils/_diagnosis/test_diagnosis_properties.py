@@ -8,6 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis import catalog, diagnose, errors, explain
+from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis import diagnose_success, identify_server
 
 SETTINGS = settings(max_examples=2000, deadline=None)
 
@@ -25,6 +26,13 @@ values = st.recursive(
 )
 
 
+contexts = st.one_of(
+    scalars,
+    st.dictionaries(st.sampled_from(['authenticated', 'tls', 'port', 'server', 'other']),
+                    st.one_of(scalars, st.sampled_from(list(catalog.SERVERS))), max_size=5),
+)
+
+
 def check(result):
     assert isinstance(result, dict)
     assert result['status'] in catalog.STATUSES
@@ -39,9 +47,17 @@ def test_explain_never_raises(value, step, port, trusted):
 
 
 @SETTINGS
-@given(scalars, scalars, scalars, scalars, scalars, scalars, st.one_of(st.none(), st.booleans(), st.integers()))
-def test_diagnose_never_raises(step, code, enhanced, error, text, port, trusted):
-    check(diagnose(step=step, code=code, enhanced=enhanced, error=error, text=text, port=port, enhanced_trusted=trusted))
+@given(scalars, scalars, scalars, scalars, scalars, scalars, st.one_of(st.none(), st.booleans(), st.integers()), contexts)
+def test_diagnose_never_raises(step, code, enhanced, error, text, port, trusted, context):
+    check(diagnose(step=step, code=code, enhanced=enhanced, error=error, text=text, port=port, enhanced_trusted=trusted,
+                   context=context))
+    check(diagnose_success(step=step, code=code, enhanced=enhanced, notes=text, context=context))
+
+
+@SETTINGS
+@given(values)
+def test_identify_server_never_raises(lines):
+    assert identify_server(lines) in catalog.SERVERS + (None,)
 
 
 @SETTINGS

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.mailops.mailflow.plugins.module_utils._dns import validate
 from ansible_collections.mailops.mailflow.plugins.module_utils._dns.validate import (
     check_port,
     check_seconds,
@@ -14,7 +15,14 @@ from ansible_collections.mailops.mailflow.plugins.module_utils._dns.validate imp
     normalize_domains,
     normalize_ip_version,
     normalize_nameservers,
+    to_ascii_name,
 )
+import idna
+
+
+@pytest.fixture
+def with_idna(monkeypatch):
+    monkeypatch.setattr(validate, 'idna', idna)
 
 
 @pytest.mark.parametrize('value, expected', [
@@ -24,11 +32,54 @@ from ansible_collections.mailops.mailflow.plugins.module_utils._dns.validate imp
     ('mx-1.cname-mx.test', 'mx-1.cname-mx.test'),
     ('_dmarc.fabrikam.test', '_dmarc.fabrikam.test'),
     ('localhost', 'localhost'),
-    ('bücher.test', 'xn--bcher-kva.test'),
     ('a' * 63 + '.test', 'a' * 63 + '.test'),
+    ('xn--strae-oqa.de', 'xn--strae-oqa.de'),
 ])
 def test_valid_domains_are_normalized(value, expected):
     assert normalize_domain(value) == expected
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('straße.de', 'xn--strae-oqa.de'),              # IDNA 2003 made this strasse.de, another domain
+    ('bücher.test', 'xn--bcher-kva.test'),
+    ('Bücher.TEST.', 'xn--bcher-kva.test'),
+    ('_dmarc.bücher.test', '_dmarc.xn--bcher-kva.test'),
+    ('ＢＵＣＨＥＲ．test', 'bucher.test'),          # UTS 46 maps full-width forms and the full-width dot
+    ('例え.テスト', 'xn--r8jz45g.xn--zckzah'),
+    ('ς.test', 'xn--3xa.test'),                     # final sigma kept (IDNA 2003 mapped it to σ)
+])
+def test_internationalized_domains_are_idna_2008(with_idna, value, expected):
+    assert normalize_domain(value) == expected
+
+
+@pytest.mark.parametrize('value, fragment', [
+    ('☃.test', 'IDNA 2008'),                        # valid in IDNA 2003, not in 2008
+    ('bü_cher.test', 'IDNA 2008'),
+    ('-bücher.test', 'IDNA 2008'),
+    ('bücher..test', 'empty label'),
+    ('ü' * 70 + '.test', 'IDNA 2008'),
+])
+def test_invalid_internationalized_domains_say_why(with_idna, value, fragment):
+    with pytest.raises(ValueError) as caught:
+        normalize_domain(value)
+    assert fragment in str(caught.value)
+
+
+def test_without_the_idna_package_a_non_ascii_domain_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(validate, 'idna', None)
+    with pytest.raises(ValueError) as caught:
+        normalize_domains(['fabrikam.test', 'straße.de'])
+    assert str(caught.value).startswith("[1]: 'straße.de' is an internationalized name")
+    assert 'pip install idna' in str(caught.value)
+    assert normalize_domain('xn--strae-oqa.de') == 'xn--strae-oqa.de'
+    assert to_ascii_name('mx1.fabrikam.test') == 'mx1.fabrikam.test'
+
+
+@pytest.mark.parametrize('value', ['fabrikam.test:25', 'mx.example.com:587', '[127.0.0.1]:2525', '[::1]:25'])
+def test_a_domain_with_a_port_points_at_the_port_option(value):
+    with pytest.raises(ValueError) as caught:
+        normalize_domain(value)
+    assert 'port' in str(caught.value) and 'port option' in str(caught.value)
 
 
 @pytest.mark.parametrize('value, fragment', [

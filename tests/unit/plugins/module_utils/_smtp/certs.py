@@ -37,8 +37,11 @@ def _run(*args, **kwargs):
     subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
-def _key(path):
-    _run('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path)
+def _key(path, rsa=False):
+    if rsa:
+        _run('openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', path)
+    else:
+        _run('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path)
 
 
 def make_pki(directory):
@@ -62,12 +65,14 @@ def make_pki(directory):
         'expired': ('mx1.fabrikam.test', 'DNS:mx1.fabrikam.test,IP:127.0.0.1', '20200101000000Z', '20210101000000Z'),
         'future': ('mx1.fabrikam.test', 'DNS:mx1.fabrikam.test,IP:127.0.0.1', '20490101000000Z', '20500101000000Z'),
         'other_name': ('www.northwind.test', 'DNS:www.northwind.test', None, None),
+        # An RSA key, for the (finite field) DHE key exchanges of old servers.
+        'good_rsa': ('mx1.fabrikam.test', 'DNS:mx1.fabrikam.test,IP:127.0.0.1', None, None),
     }
     for name, (common_name, san, start, end) in leaves.items():
         key = os.path.join(directory, name + '.key')
         csr = os.path.join(directory, name + '.csr')
         cert = os.path.join(directory, name + '.pem')
-        _key(key)
+        _key(key, rsa=name == 'good_rsa')
         _run('openssl', 'req', '-new', '-key', key, '-out', csr, '-subj', '/O=Fabrikam Lab/CN=%s' % common_name, '-addext', 'subjectAltName=' + san)
         dates = ['-startdate', start, '-enddate', end] if start else ['-days', '20']
         _run('openssl', 'ca', '-batch', '-config', config, '-keyfile', ca_key, '-cert', ca_cert, '-in', csr, '-out', cert, '-notext', *dates)

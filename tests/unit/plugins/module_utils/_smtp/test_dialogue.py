@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis import errors
+from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis.catalog import EXCHANGE_2525
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.dialogue import run_probe, xtext
 from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._smtp.fakesmtp import (
     FakeSocket, fake_transport, postfix_like)
@@ -118,14 +119,22 @@ def test_lockstep_send_skips_data_when_no_recipient_is_accepted():
     assert names(result)[3:] == ['mail', 'rcpt', 'rset', 'quit']
 
 
-def test_mail_from_rejected_ends_with_quit():
-    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING, overrides={b'MAIL': b'530 5.7.1 Client was not authenticated\r\n'}))
+EXCHANGE_BANNER = b'220 EX1.contoso.test Microsoft ESMTP MAIL Service ready at Fri, 4 Dec 2026 17:00:00 +0000\r\n'
+
+
+@pytest.mark.parametrize('banner, category', [
+    (EXCHANGE_BANNER, 'internal_receive_connector'),   # the guide's port 2525 note, for Exchange only
+    (b'220 mx1.fabrikam.test ESMTP Postfix\r\n', 'anonymous_submission_refused'),
+])
+def test_mail_from_rejected_ends_with_quit(banner, category):
+    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING, overrides={b'MAIL': b'530 5.7.1 Client was not authenticated\r\n'}),
+                      banner=banner)
     result = probe(sock, port=2525)
     assert codes(result)[3:] == [('mail', 530), ('quit', 221)]
     diagnosis = result['diagnosis']
     assert (diagnosis['step'], diagnosis['code'], diagnosis['enhanced']) == ('mail', 530, '5.7.1')
     assert diagnosis['status'] == 'auth'
-    assert diagnosis['category'] == 'internal_receive_connector'   # the guide's port 2525 note
+    assert diagnosis['category'] == category
 
 
 def test_negative_expectation_passes_and_is_explained():
@@ -307,9 +316,15 @@ def test_size_is_announced_and_an_oversized_message_noted():
     assert errors.SIZE_EXCEEDED in result['diagnosis']['conditions']
 
 
-def test_port_2525_note_on_a_pass():
-    result = probe(FakeSocket(postfix_like()), port=2525)
-    assert errors.PORT_2525_NOTE in result['diagnosis']['conditions']
+def test_port_2525_note_only_for_exchange_and_once():
+    # Issue 13 item 9: a server that is plainly not Exchange gets no Exchange note on 2525.
+    postfix = probe(FakeSocket(postfix_like()), port=2525)
+    assert postfix['server'] == {'software': 'postfix'}
+    assert errors.PORT_2525_NOTE not in postfix['diagnosis']['conditions']
+    assert not any('2525' in note for note in postfix['diagnosis']['notes'])
+    exchange = probe(FakeSocket(postfix_like(), banner=EXCHANGE_BANNER), port=2525)
+    assert exchange['server'] == {'software': 'exchange'} and exchange['passed'] is True
+    assert [note for note in exchange['diagnosis']['notes'] if '2525' in note] == [EXCHANGE_2525]
 
 
 def test_required_tls_not_offered():
@@ -438,7 +453,7 @@ def test_expected_connect_failure_passes():
     assert result['passed'] is True and result['diagnosis']['expected'] is True
 
 
-# --- bookkeeping done in batches, and the result built while QUIT is answered ----------------------------------------
+# --- wire order and the end of the session ---------------------------------------------------------------------------
 
 def test_lockstep_transcript_and_steps_keep_the_wire_order():
     sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING))
@@ -453,14 +468,12 @@ def test_lockstep_transcript_and_steps_keep_the_wire_order():
     assert result['diagnosis']['step'] == 'rcpt' and result['passed'] is True
 
 
-def test_a_rejected_quit_replaces_the_result_built_in_advance():
+def test_a_rejected_quit_fails_the_dialogue():
     sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING, overrides={b'QUIT': b'500 5.5.2 Error: no thanks\r\n'}))
     result = probe(sock, port=2525)
     assert codes(result)[-1] == ('quit', 500)
     assert result['passed'] is False
     assert result['diagnosis']['step'] == 'quit' and result['diagnosis']['code'] == 500
-    # The port 2525 note belongs to a passed dialogue only; the result built before QUIT's reply had it.
-    assert errors.PORT_2525_NOTE not in result['diagnosis']['conditions']
 
 
 def test_data_after_the_quit_reply_is_noted_although_the_result_was_built_before():
@@ -471,7 +484,87 @@ def test_data_after_the_quit_reply_is_noted_although_the_result_was_built_before
     assert result['transcript'][-1] == '<- 250 surprise'
 
 
-def test_a_lockstep_pass_on_port_2525_keeps_its_note():
-    result = probe(FakeSocket(postfix_like(ehlo=NO_PIPELINING)), port=2525)
-    assert result['passed'] is True
-    assert result['diagnosis']['conditions'] == [errors.PORT_2525_NOTE]
+# --- issue 13 ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('quit_after', ['ehlo', 'starttls', 'auth'])
+@pytest.mark.parametrize('send_message', [False, True])
+def test_quit_after_before_mail_needs_no_envelope(quit_after, send_message):
+    # Item 1: these crashed with 'NoneType' object has no attribute 'isascii' while EHLO was answered.
+    sock = FakeSocket(postfix_like())
+    result = probe(sock, quit_after=quit_after, mail_from=None, rcpt_to=[], send_message=send_message)
+    assert names(result) == ['connect', 'banner', 'ehlo', 'quit']
+    assert result['passed'] is True and result['recipients'] == {}
+
+
+def test_ehlo_never_says_localhost_without_helo_name(monkeypatch):
+    # Item 4: no FQDN on the host: an address literal of the local socket address (RFC 5321 4.1.3).
+    from ansible_collections.mailops.mailflow.plugins.module_utils._smtp import options as options_module
+    monkeypatch.setattr(options_module, 'local_fqdn', lambda: None)
+    sock = FakeSocket(postfix_like())
+    result = probe(sock, helo_name=None, send_message=True)
+    assert sock.writes[0] == b'EHLO [192.0.2.1]\r\n'
+    assert result['steps'][2]['command'] == 'EHLO [192.0.2.1]'
+    assert b'@[192.0.2.1]>' in sock.writes[2] or b'@192.0.2.1' not in sock.writes[2]
+
+
+AUTH_EHLO = (b'250-mx1.fabrikam.test', b'250-PIPELINING', b'250-ENHANCEDSTATUSCODES', b'250 AUTH PLAIN LOGIN')
+RELAY_5754 = b'550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain\r\n'
+
+
+def test_relay_refusal_after_auth_is_not_explained_as_anonymous():
+    # Item 8: after 235, the anonymous-client causes do not apply.
+    overrides = {b'AUTH': b'235 2.7.0 Authentication successful\r\n', b'RCPT': RELAY_5754}
+    sock = FakeSocket(postfix_like(ehlo=AUTH_EHLO, overrides=overrides), banner=EXCHANGE_BANNER)
+    result = probe(sock, tls='none', auth={'username': 'chris', 'password': 'Secret-1'}, port=587)
+    diagnosis = result['diagnosis']
+    assert (diagnosis['step'], diagnosis['enhanced']) == ('rcpt', '5.7.54')
+    assert not any('anonymous' in cause.lower() for cause in diagnosis['causes'])
+    anonymous = probe(FakeSocket(postfix_like(ehlo=AUTH_EHLO, overrides={b'RCPT': RELAY_5754}), banner=EXCHANGE_BANNER))
+    assert any('anonymous' in cause.lower() for cause in anonymous['diagnosis']['causes'])
+
+
+def test_251_will_forward_counts_as_accepted_and_data_follows():
+    # Item 17: 251 (user not local; will forward) is an accepted recipient.
+    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING, overrides={b'RCPT': b'251 2.1.5 User not local; will forward\r\n',
+                                                                  b'DATA': b'354 End data with <CR><LF>.<CR><LF>\r\n'}))
+    result = probe(sock, send_message=True)
+    assert result['recipients']['kate@fabrikam.test']['accepted'] is True
+    assert names(result)[3:] == ['mail', 'rcpt', 'data', 'message', 'quit']
+    assert result['message_accepted'] is True
+
+
+def test_lockstep_refused_recipient_does_not_stop_data_for_the_accepted_one():
+    # Item 17: the same as the pipelined path.
+    sock = FakeSocket(postfix_like(ehlo=NO_PIPELINING))
+    result = probe(sock, rcpt_to=['nobody@fabrikam.test', 'kate@fabrikam.test'], send_message=True)
+    assert codes(result)[3:] == [('mail', 250), ('rcpt', 550), ('rcpt', 250), ('data', 354), ('message', 250), ('quit', 221)]
+    assert result['message_accepted'] is True and result['queued_as'] == 'D50CD160033'
+    assert result['recipients']['nobody@fabrikam.test'] == {
+        'accepted': False, 'code': 550, 'enhanced': '5.1.1',
+        'text': '<nobody@fabrikam.test>: Recipient address rejected: User unknown in local recipient table'}
+    assert result['recipients']['kate@fabrikam.test']['accepted'] is True
+
+
+@pytest.mark.parametrize('pipelining', [b'250-PIPELINING', b'250-X-NOTHING'])
+def test_size_parameter_only_when_the_server_announced_size(pipelining):
+    # Item 17, RFC 1870: no SIZE= to a server that did not announce SIZE.
+    sock = FakeSocket(postfix_like(ehlo=(b'250-mx1', pipelining, b'250 8BITMIME')))
+    result = probe(sock, send_message=True)
+    mail = [write for write in sock.writes if write.startswith(b'MAIL FROM:')][0].split(b'\r\n')[0]
+    assert mail == b'MAIL FROM:<chris@contoso.test>'
+    assert result['message_accepted'] is True
+
+
+def test_no_dsn_parameter_on_mail_or_rcpt_when_dsn_is_not_offered():
+    sock = FakeSocket(postfix_like(ehlo=(b'250-mx1', b'250-PIPELINING', b'250 SIZE 10240000')))
+    result = probe(sock, dsn={'notify': ['success'], 'ret': 'hdrs', 'envid': 'run-7', 'orcpt': True})
+    assert sock.writes[1].split(b'\r\n')[:2] == [b'MAIL FROM:<chris@contoso.test>', b'RCPT TO:<kate@fabrikam.test>']
+    assert errors.DSN_NOT_OFFERED in result['diagnosis']['conditions']
+
+
+def test_a_refused_message_is_not_accepted_and_has_no_queue_id():
+    sock = FakeSocket(postfix_like(overrides={b'<end of data>': b'554 5.7.1 Message rejected as spam: queued as nothing\r\n'}))
+    result = probe(sock, send_message=True)
+    assert codes(result)[-2:] == [('message', 554), ('quit', 221)]
+    assert result['message_accepted'] is False and result['queued_as'] is None
+    assert result['passed'] is False and result['diagnosis']['step'] == 'message'

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
+import subprocess
 import time
 import tracemalloc
 
@@ -396,3 +398,125 @@ def test_a_stalled_tls_handshake_is_bounded(changes, condition):
         elapsed = time.monotonic() - started
     assert steps(result)[-1] == ('starttls', condition)
     assert elapsed < min(changes['command_timeout'], changes.get('deadline', 60)) + 0.5
+
+
+@pytest.mark.parametrize('quit_after', ['ehlo', 'starttls', 'auth'])
+def test_mx_probe_route_with_quit_after_before_mail_and_no_mail_from(quit_after):
+    # Issue 13 item 1 through mx_probe's engine: the probe crashed before the fix.
+    from ansible_collections.mailops.mailflow.plugins.module_utils._dns.mx import MxOptions
+    from ansible_collections.mailops.mailflow.plugins.module_utils._route.engine import probe_routes
+    from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._route.fakemta import FakeMta
+    from ansible_collections.mailops.mailflow.tests.unit.plugins.module_utils._route.test_engine import MX1, zone_resolver
+    options = {'helo_name': 'contoso.test', 'tls': 'none', 'quit_after': quit_after, 'mail_from': None, 'rcpt_to': [],
+               'connect_timeout': 2.0, 'command_timeout': 5.0, 'deadline': 10.0}
+    with FakeMta({MX1: {}}) as mta:
+        [result] = probe_routes(['rejecting.test'], options, MxOptions(nameservers=['192.0.2.53']), mode='first_success',
+                                port=mta.port, resolver=zone_resolver())
+    probe = result['probes'][0]
+    assert [step['name'] for step in probe['steps']] == ['connect', 'banner', 'ehlo', 'quit']
+    assert probe['passed'] is True and result['verdict']['deliverable'] is True
+
+
+# --- issue 13 ------------------------------------------------------------------------------------------------------
+
+@needs_openssl
+def test_capabilities_before_and_after_starttls_are_both_reported(pki):
+    # Item 13: the post-TLS EHLO does not offer STARTTLS again; the pre-TLS one did, and says so.
+    with ScriptedServer(Mta(), tls_context=server_context(pki['good'])) as server:
+        result = probe(server, server_name='mx1.fabrikam.test', ca_path=pki['ca'])
+    assert result['passed'] is True and result['tls']['used'] is True
+    assert result['capabilities']['starttls'] is False
+    assert result['capabilities_before_tls']['starttls'] is True and result['tls']['offered'] is True
+    assert result['capabilities_before_tls']['pipelining'] is True
+
+
+def test_capabilities_before_tls_is_null_without_starttls():
+    with ScriptedServer(Mta(tls=False)) as server:
+        result = probe(server, tls='none')
+    assert result['capabilities_before_tls'] is None and result['capabilities']['pipelining'] is True
+
+
+@pytest.fixture(scope='module')
+def weak_dh(tmp_path_factory):
+    if not have_openssl():
+        pytest.skip('needs the openssl command')
+    path = tmp_path_factory.mktemp('dh') / 'dh1024.pem'
+    subprocess.run(['openssl', 'dhparam', '-dsaparam', '-out', str(path), '1024'], check=True, capture_output=True)
+    return str(path)
+
+
+def _weak_dh_context(pki, weak_dh):
+    # Old appliances: a valid certificate, then a 1024-bit DH key exchange the client's security level refuses.
+    context = server_context(pki['good_rsa'])
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers('DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0')
+    context.load_dh_params(weak_dh)
+    return context
+
+
+@needs_openssl
+@pytest.mark.parametrize('implicit', [False, True])
+def test_certificate_of_a_failed_handshake_is_reported(pki, weak_dh, implicit):
+    # Item 13: the handshake fails after the server sent its certificate; the certificate is read on a second
+    # connection whose handshake checks nothing, and TLS still counts as not used.
+    changes = {'tls': 'implicit'} if implicit else {}
+    with ScriptedServer(Mta(tls=not implicit), tls_context=_weak_dh_context(pki, weak_dh), implicit_tls=implicit) as server:
+        result = probe(server, server_name='mx1.fabrikam.test', ca_path=pki['ca'], **changes)
+    assert result['passed'] is False
+    failed = [(step['name'], step['error']) for step in result['steps'] if not step['ok']]
+    assert failed[0] == ('connect' if implicit else 'starttls', errors.TLS_HANDSHAKE_FAILED)
+    assert result['tls']['certificate']['subject'] and result['tls']['certificate']['sha256']
+    assert result['tls']['used'] is False and result['tls']['verified'] is None
+    assert len(server.sessions) == 2
+    assert any('checks nothing' in line for line in result['transcript'])
+    assert result['diagnosis']['error'] == errors.TLS_HANDSHAKE_FAILED
+
+
+def test_slow_banner_tarpit_diagnosis_carries_the_reply_code():
+    # Item 13: the tarpit diagnosis names the slow step's reply code.
+    with ScriptedServer(Mta(tls=False, delays={'banner': 0.4})) as server:
+        result = probe(server, tls='none', slow_threshold=0.2)
+    assert result['passed'] is True
+    assert result['diagnosis']['step'] == 'banner' and result['diagnosis']['code'] == 220
+    assert errors.TARPIT in result['diagnosis']['conditions']
+
+
+def _holding_server(hold):
+    """Exim-like: answers a pipelined group only when the last command (QUIT) is in, ``hold`` seconds late."""
+    def handler(session):
+        session.reply('220 mx1.fabrikam.test ESMTP Exim 4.96')
+        session.readline()
+        session.reply('250-mx1.fabrikam.test Hello contoso.test', '250-PIPELINING', '250 SIZE 52428800')
+        answers = []
+        while True:
+            line = session.readline()
+            if line is None:
+                return
+            verb = line[:4].upper()
+            answers.append({b'MAIL': '250 OK', b'RCPT': '250 Accepted', b'RSET': '250 Reset OK'}.get(verb, '221 closing'))
+            if verb == b'QUIT':
+                time.sleep(hold)
+                session.send(''.join(answer + '\r\n' for answer in answers))
+                return
+    return handler
+
+
+def test_held_pipelined_replies_charge_the_wait_to_the_group():
+    # Item 10: before, the wait went to MAIL ("the mail reply took 1.00 s"), a command answered at once.
+    # The margins are wide so that a loaded test machine does not make the banner slow too.
+    with ScriptedServer(_holding_server(1.0)) as server:
+        result = probe(server, tls='none', slow_threshold=0.5)
+    by_name = dict((step['name'], step) for step in result['steps'])
+    assert result['passed'] is True
+    assert not by_name['mail'].get('slow') and not by_name['rcpt'].get('slow') and not by_name['rset'].get('slow')
+    assert by_name['quit'].get('slow') is True
+    [note] = [note for note in result['diagnosis']['notes'] if note.startswith(errors.TARPIT)]
+    assert 'mail, rcpt, rset, quit replies arrived together' in note
+    assert result['diagnosis']['step'] == 'quit'
+
+
+def test_a_slow_reply_in_lock_step_is_still_charged_to_its_command():
+    with ScriptedServer(Mta(tls=False, delays={'RCPT': 1.0})) as server:
+        result = probe(server, tls='none', slow_threshold=0.5, pipelining='never')
+    slow = [step['name'] for step in result['steps'] if step.get('slow')]
+    assert slow == ['rcpt'] and result['diagnosis']['step'] == 'rcpt' and result['diagnosis']['code'] == 250

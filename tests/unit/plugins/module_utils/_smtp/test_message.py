@@ -8,7 +8,9 @@ from __future__ import annotations
 import email
 import email.policy
 
-from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.message import build_message, dot_stuff
+import pytest
+
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.message import MessageTemplate, build_message, dot_stuff
 
 
 def parse(raw):
@@ -76,3 +78,41 @@ def test_a_body_line_with_a_lone_dot_cannot_end_the_message_early():
     lines = wire.split(b'\r\n')
     assert lines.count(b'.') == 1 and lines[-2] == b'.'
     assert b'\r\n..\r\nQUIT\r\n' in wire
+
+
+USER_DATE = 'Mon, 01 Jan 2024 09:00:00 +0000'
+
+
+@pytest.mark.parametrize('name', ['Date', 'date', 'DATE', 'dAtE'])
+def test_a_user_date_header_replaces_the_default_whatever_its_case(name):
+    template = MessageTemplate('chris@contoso.test', ['kate@fabrikam.test'], 'contoso.test', headers={name: USER_DATE})
+    built = build_message('chris@contoso.test', ['kate@fabrikam.test'], 'contoso.test', headers={name: USER_DATE})
+    for raw in (template.render(), template.render(eight_bit=True, utf8=True), built):
+        assert parse(raw).get_all('Date') == [USER_DATE]
+        assert parse(raw)['Message-ID']
+
+
+@pytest.mark.parametrize('name', ['Message-ID', 'message-id', 'MESSAGE-ID'])
+def test_a_user_message_id_replaces_the_default_whatever_its_case(name):
+    template = MessageTemplate('chris@contoso.test', ['kate@fabrikam.test'], 'contoso.test', headers={name: '<run-7@contoso.test>'})
+    message = parse(template.render())
+    assert message.get_all('Message-ID') == ['<run-7@contoso.test>']
+    assert message['Date']
+
+
+def test_each_render_gets_its_own_date_and_message_id():
+    template = MessageTemplate('chris@contoso.test', ['kate@fabrikam.test'], 'contoso.test')
+    first, second = parse(template.render()), parse(template.render())
+    assert first['Message-ID'] != second['Message-ID']
+    assert first.get_all('Date') and len(first.get_all('Date')) == 1
+
+
+def test_render_takes_the_ehlo_name_for_message_id_and_the_null_sender():
+    template = MessageTemplate('', ['kate@fabrikam.test'], None)
+    for domain in ('[192.0.2.1]', 'relay.contoso.test'):
+        message = parse(template.render(domain=domain))
+        assert message['Message-ID'].endswith('@%s>' % domain)
+        assert message['From'] == 'MAILER-DAEMON@%s' % domain
+    named = MessageTemplate('chris@contoso.test', ['kate@fabrikam.test'], 'contoso.test')
+    assert parse(named.render())['Message-ID'].endswith('@contoso.test>')
+    assert parse(named.render(domain='[IPv6:2001:db8::1]'))['Message-ID'].endswith('@[IPv6:2001:db8::1]>')

@@ -228,3 +228,78 @@ def test_fuzz_reply_shaped_input(lines):
         assert exc.condition in (errors.REPLY_MALFORMED, errors.CONNECTION_CLOSED)
         return
     assert reply.code == int(lines[len(reply.lines) - 1][:3])
+
+
+# Tight limits for the exact-limit tests: a line of 40 bytes, 3 lines, 100 bytes per reply (line ends included).
+TIGHT = ReplyLimits(max_line=40, max_lines=3, max_bytes=100)
+
+
+def reply_bytes(*line_lengths):
+    """A well-formed reply whose lines (without CRLF) have the given lengths, the last one final."""
+    lines = [b'250-' + b'x' * (length - 4) for length in line_lengths[:-1]]
+    lines.append(b'250 ' + b'y' * (line_lengths[-1] - 4))
+    return b''.join(line + b'\r\n' for line in lines)
+
+
+def outcome(data, chunk, limits=TIGHT):
+    reader, _state = reader_for(data, chunk=chunk, limits=limits)
+    try:
+        reply = reader.read_reply()
+    except ReplyError as exc:
+        return exc.condition
+    assert reply.size == len(data) and reader.pending == 0
+    return 'ok'
+
+
+# Each case: the line lengths, then what every delivery must give. `None` delivers the reply in one piece (the whole-
+# reply fast path where it fits); the chunk sizes cut it elsewhere, 41 right between the CR and the LF of a 40-byte line.
+@pytest.mark.parametrize('line_lengths, expected', [
+    ((40,), 'ok'),                                           # one line at max_line
+    ((41,), errors.REPLY_LINE_TOO_LONG),
+    ((10, 10, 10), 'ok'),                                    # max_lines lines
+    ((10, 10, 10, 10), errors.REPLY_TOO_MANY_LINES),
+    ((10, 10, 40), 'ok'),
+    ((40, 40, 14), 'ok'),                                    # exactly max_bytes: 42 + 42 + 16
+    ((40, 40, 15), errors.REPLY_TOO_LARGE),                  # one byte over
+])
+@pytest.mark.parametrize('chunk', [None, 1, 2, 7, 41, 42])
+def test_reply_limits_hold_at_the_exact_limit_on_every_path(line_lengths, expected, chunk):
+    assert outcome(reply_bytes(*line_lengths), chunk) == expected
+
+
+def test_a_line_at_the_limit_split_between_cr_and_lf_is_not_too_long():
+    line = b'250 ' + b'x' * 36
+    parts = [line + b'\r', b'\n']
+    reader = ReplyReader(lambda size: parts.pop(0) if parts else b'', TIGHT)
+    assert reader.read_reply().lines == [line.decode()]
+
+
+def test_a_line_over_the_limit_is_refused_as_soon_as_its_bytes_arrive():
+    # 41 bytes and no line end yet: no need to wait for the rest (the server may never send it).
+    parts = [b'250 ' + b'x' * 37]
+    reader = ReplyReader(lambda size: parts.pop(0) if parts else b'', TIGHT)
+    with pytest.raises(ReplyError) as caught:
+        reader.read_reply()
+    assert caught.value.condition == errors.REPLY_LINE_TOO_LONG
+
+
+def test_the_whole_reply_fast_path_checks_the_line_count(monkeypatch):
+    # Small enough for the fast path: it must hand the fourth line over, not accept it.
+    data = reply_bytes(5, 5, 5, 5)
+    assert len(data) < TIGHT.max_line
+    assert outcome(data, None) == errors.REPLY_TOO_MANY_LINES
+    # And a reply within every limit is taken whole, without the line-by-line reader.
+    monkeypatch.setattr(ReplyReader, '_read_lines', lambda self: pytest.fail('the line-by-line reader ran'))
+    assert outcome(reply_bytes(5, 5, 5), None) == 'ok'
+
+
+@pytest.mark.parametrize('limits, data, expected', [
+    # max_bytes below max_line: the fast path's size bound is the byte limit, at the exact limit too.
+    (ReplyLimits(max_line=4096, max_lines=500, max_bytes=30), reply_bytes(10, 16), 'ok'),
+    (ReplyLimits(max_line=4096, max_lines=500, max_bytes=30), reply_bytes(10, 17), errors.REPLY_TOO_LARGE),
+    (ReplyLimits(max_line=4096, max_lines=2, max_bytes=64 * 1024), reply_bytes(4, 4), 'ok'),
+    (ReplyLimits(max_line=4096, max_lines=2, max_bytes=64 * 1024), reply_bytes(4, 4, 4), errors.REPLY_TOO_MANY_LINES),
+])
+def test_small_limits_on_the_fast_path(limits, data, expected):
+    assert outcome(data, None, limits) == expected
+    assert outcome(data, 1, limits) == expected
