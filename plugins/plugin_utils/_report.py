@@ -226,9 +226,7 @@ def _transcript(section, entry):
                 lines.append('== {}: {}'.format(failure.get('host'), failure.get('message')))
     elif section == 'roundtrip':
         if entry.get('accepted'):
-            lines = ['hop {}: {} -> {}, {} s{}'.format(hop.get('index'), hop.get('from'), hop.get('by'), hop.get('delay_s'),
-                                                     ', ' + _text(_dict(hop.get('tls')).get('protocol')) if hop.get('tls') else '')
-                     for hop in (_dict(each) for each in _list(entry.get('hops')))]
+            lines = [_hop_line(_dict(hop)) for hop in _list(entry.get('hops'))]
         else:
             lines = _list(_dict(entry.get('smtp')).get('transcript'))
     else:
@@ -238,6 +236,12 @@ def _transcript(section, entry):
         lines = lines[:TRANSCRIPT_LINES // 4] + [f'\u2026 ({len(lines) - TRANSCRIPT_LINES} lines left out)'] \
             + lines[-(TRANSCRIPT_LINES - TRANSCRIPT_LINES // 4):]
     return lines
+
+
+def _hop_line(hop):
+    tls = _dict(hop.get('tls'))
+    protocol = ', ' + _text(tls.get('protocol')) if tls else ''
+    return 'hop {}: {} -> {}, {} s{}'.format(hop.get('index'), hop.get('from'), hop.get('by'), hop.get('delay_s'), protocol)
 
 
 def _default_target(section, name, entry):
