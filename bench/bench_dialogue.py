@@ -19,8 +19,8 @@ on the critical path (before each command) and once while each reply is awaited,
 runs twice: with the CPUs shared as the kernel likes, and with client and server on separate CPUs (this process on
 the last CPU, Postfix mx1's processes on the others, as on two machines; it needs root and 2 CPUs, and the affinity
 is put back afterwards).
-Prints median and p90 per variant, the ratios, and the P1 goal (engine within 1.05x of bare, lock-step, and faster
-than swaks) as met or MISSED; exits 1 when a goal is missed. --profile adds the top self-time functions of the
+Prints median and p90 per variant, the ratios, and the P1 goal (issue 15: engine within 1.5x of bare, lock-step, and
+at least 30x faster than swaks per target) as met or MISSED; exits 1 when a goal is missed. --profile adds the top self-time functions of the
 engine on the same loop (cProfile). The real lab needs root: run `make lab-start` first, or run this as root and
 it starts the lab and stops it again when done.
 
@@ -47,6 +47,9 @@ import tempfile
 import time
 
 from _collection import REPO, expose_collection  # bench/ is on sys.path: the scripts run as bench/NAME.py
+
+P1_GOAL = 1.5
+SWAKS_GOAL = 30
 
 # The real lab's own view of its processes: which master is mx1's, and what it forked.
 sys.path.insert(0, os.path.join(REPO, 'lab', 'real'))
@@ -373,11 +376,13 @@ def measure(args, dialogue, message, options):
     if swaks_times:
         print('  swaks whole process / engine (median) %.0fx; start-up is most of it: perl and its modules load per run'
               % (statistics.median(swaks_times) / engine))
-    goals = [('P1 engine dialogue within 1.05x of the bare dialogue (lock-step, same steps)',
-              'engine / bare = %.2fx' % (engine / bare), engine / bare <= 1.05)]
+    # Issue 15 reset P1: the 1.05x goal sat at or below the floor of any client that keeps per-step results.
+    goals = [('P1 engine dialogue within %.1fx of the bare dialogue (lock-step, same steps)' % P1_GOAL,
+              'engine / bare = %.2fx' % (engine / bare), engine / bare <= P1_GOAL)]
     if swaks_times:
-        goals.append(('P1 engine faster than swaks', 'swaks / engine = %.0fx' % (statistics.median(swaks_times) / engine),
-                      statistics.median(swaks_times) > engine))
+        goals.append(('P1 engine at least %dx faster than swaks per target' % SWAKS_GOAL,
+                      'swaks / engine = %.0fx' % (statistics.median(swaks_times) / engine),
+                      statistics.median(swaks_times) >= SWAKS_GOAL * engine))
     if args.floor_rounds:
         floor(args.floor_rounds, [(name, function) for name, function in variants
                                   if name in ('engine', 'engine, options validated once', 'minimal')])

@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Report scale: a fleet of 20 hosts with 200 domains each, every report format and the baseline (issue 15).
 
-The fleet's facts are synthesised from real probe results: tests/unit/plugins/plugin_utils/fixtures/lab_facts.json
-(ansible_facts.mailflow of one host, captured from the real lab) or --facts FILE in the same form. Every host gets the
+The fleet's facts are synthesised from real probe results: tests/unit/plugins/plugin_utils/fixtures/lab_full.json
+(ansible_facts.mailflow of one host, captured from the real lab at detail: full) or --facts FILE in the same form,
+at --detail (summary, the default: what smtp_probe and mx_probe store with facts: true, as the roles run them). Every host gets the
 fixture's mx and smtp entries as they are, and --domains copies of its mx_probe (routes) entry, each under its own
 domain dNNN.fleet.test and with labels as the outbound role sets them. Every --failing-every'th domain is made
 undeliverable (passed false, verdict.deliverable false), so the renderings carry failures with transcripts.
@@ -13,11 +14,13 @@ import them): the check records, the summary, the JSON document (serialised as t
 HTML; then the baseline: a snapshot, a comparison with a snapshot of a changed run, and its Markdown. Median of
 --rounds.
 
-Then it times the report role itself, once (--no-ansible skips it): `ansible-playbook` on localhost, the hosts' facts in hostvars
-through the jsonfile fact cache, as after a fleet run. That is the same work plus Ansible's templating of the facts
-and the rendered text, and writing the files; it prints each task's time from the log's timestamps.
+Then it times the roles themselves, once each (--no-ansible skips them): `ansible-playbook` on localhost with the
+report role, the baseline role saving, and the baseline role comparing, the hosts' facts in hostvars through the
+jsonfile fact cache, as after a fleet run. That is the same work plus Ansible's own (reading the facts, templating,
+writing the files); it prints each task's time from the log's timestamps.
 
-Goal: the four formats in <= 10 s, through _report.py and through the role (stopped after --ansible-timeout).
+Goal: the four formats in <= 10 s, through _report.py and through the report role; the baseline role's save and
+compare also in <= 10 s each (each stopped after --ansible-timeout).
 
 Usage: python3 bench/bench_report.py [--hosts 20] [--domains 200] [--rounds 3] [--ansible-timeout 60] [--no-ansible]
 """
@@ -38,7 +41,7 @@ import time
 
 from _collection import REPO, expose_collection, link_collection, task_times  # bench/ is on sys.path: the scripts run as bench/NAME.py
 
-FIXTURE = os.path.join(REPO, 'tests', 'unit', 'plugins', 'plugin_utils', 'fixtures', 'lab_facts.json')
+FIXTURE = os.path.join(REPO, 'tests', 'unit', 'plugins', 'plugin_utils', 'fixtures', 'lab_full.json')
 GOAL_SECONDS = 10.0
 
 
@@ -46,10 +49,14 @@ def domain_of(index):
     return 'd%03d.fleet.test' % index
 
 
-def load_host_facts(path):
+def load_host_facts(path, detail):
     with open(path, encoding='utf-8') as handle:
         facts = json.load(handle)
     facts = facts.get('mailflow', facts)
+    if detail == 'summary':
+        from ansible_collections.mailops.mailflow.plugins.module_utils._smtp import detail as lean  # pylint: disable=import-outside-toplevel
+        facts = dict(facts, smtp=dict((name, lean.summarize_smtp(entry)) for name, entry in (facts.get('smtp') or {}).items()),
+                     routes=dict((name, lean.summarize_route(entry)) for name, entry in (facts.get('routes') or {}).items()))
     routes = facts.get('routes') or {}
     if not routes:
         raise SystemExit('bench_report: %s has no routes (mx_probe) entry to scale' % path)
@@ -117,33 +124,48 @@ REPORT_PARTS = ('check records', 'summary', 'JSON document', 'JSON serialised', 
 BASELINE_PARTS = ('baseline snapshot', 'baseline compare', 'baseline Markdown')
 
 
-def ansible_run(workdir, fleet, hosts, timeout):
-    """The report role on localhost over the hosts' facts, as after a fleet run: (seconds or None, task times, checks).
-
-    The facts reach hostvars through the jsonfile fact cache (one file per host holding its ansible_facts), as they
-    would after the probes ran, so the role reads them the way it does in the outbound playbook. The task times come
-    from the timestamps of ANSIBLE_LOG_PATH (each TASK line to the next).
-    """
+def prepare_ansible(workdir, fleet, hosts):
+    """The fact cache and inventory of a fleet run: the facts reach hostvars through the jsonfile fact cache (one file
+    per host holding its ansible_facts), as they would after the probes ran."""
     cache = os.path.join(workdir, 'facts')
     os.makedirs(cache)
     prefix, wrap = cache_format()
     for host, facts in fleet.items():
         with open(os.path.join(cache, prefix + host), 'w', encoding='utf-8') as handle:
             json.dump(wrap({'mailflow': facts}), handle)
-    inventory = os.path.join(workdir, 'inventory.ini')
-    with open(inventory, 'w', encoding='utf-8') as handle:
+    with open(os.path.join(workdir, 'inventory.ini'), 'w', encoding='utf-8') as handle:
         handle.write('[transport]\n' + ''.join('%s ansible_connection=local\n' % host for host in hosts))
-    playbook = os.path.join(workdir, 'report.yml')
+
+
+# role -> the extra variables of its run
+ROLE_RUNS = (
+    ('report', 'report', lambda workdir, hosts: {
+        'mailflow_report_hosts': hosts, 'mailflow_report_print': False, 'mailflow_report_fail': False,
+        'mailflow_report_dir': os.path.join(workdir, 'report')}),
+    ('baseline save', 'baseline', lambda workdir, hosts: {
+        'mailflow_baseline_hosts': hosts, 'mailflow_baseline_action': 'save',
+        'mailflow_baseline_file': os.path.join(workdir, 'baseline.json')}),
+    ('baseline compare', 'baseline', lambda workdir, hosts: {
+        'mailflow_baseline_hosts': hosts, 'mailflow_baseline_action': 'compare', 'mailflow_baseline_print': False,
+        'mailflow_baseline_fail': False, 'mailflow_baseline_file': os.path.join(workdir, 'baseline.json'),
+        'mailflow_baseline_report_dir': os.path.join(workdir, 'baseline-diff')}),
+)
+
+
+def ansible_run(workdir, role, extra_vars, timeout):
+    """One role on localhost over the hosts' facts (prepare_ansible), as after a fleet run: (seconds or None, task
+    times). The task times come from the timestamps of ANSIBLE_LOG_PATH (each TASK line to the next)."""
+    playbook = os.path.join(workdir, role + '.yml')
     with open(playbook, 'w', encoding='utf-8') as handle:
-        handle.write('- hosts: localhost\n  gather_facts: false\n  roles: [mailops.mailflow.report]\n')
-    log = os.path.join(workdir, 'ansible.log')
+        handle.write('- hosts: localhost\n  gather_facts: false\n  roles: [mailops.mailflow.%s]\n' % role)
+    log = os.path.join(workdir, role + '-%d.log' % len(os.listdir(workdir)))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(workdir, 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_CACHE_PLUGIN='jsonfile', ANSIBLE_CACHE_PLUGIN_CONNECTION=cache,
-               ANSIBLE_CACHE_PLUGIN_TIMEOUT='0', ANSIBLE_LOG_PATH=log)
+               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_CACHE_PLUGIN='jsonfile',
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(workdir, 'facts'), ANSIBLE_CACHE_PLUGIN_TIMEOUT='0',
+               ANSIBLE_LOG_PATH=log)
     binary = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    command = [binary if os.path.exists(binary) else 'ansible-playbook', playbook, '-i', inventory,
-               '-e', json.dumps({'mailflow_report_hosts': hosts, 'mailflow_report_print': False,
-                                 'mailflow_report_fail': False, 'mailflow_report_dir': os.path.join(workdir, 'report')})]
+    command = [binary if os.path.exists(binary) else 'ansible-playbook', playbook, '-i',
+               os.path.join(workdir, 'inventory.ini'), '-e', json.dumps(extra_vars)]
     output = os.path.join(workdir, 'ansible.out')
     started = time.perf_counter()
     with open(output, 'w', encoding='utf-8') as handle:
@@ -156,14 +178,12 @@ def ansible_run(workdir, fleet, hosts, timeout):
             if child.returncode is None:
                 stop_tree(child)
     if returncode is None:
-        return None, task_times(log), 0
+        return None, task_times(log)
     elapsed = time.perf_counter() - started
     if returncode != 0:
         with open(output, encoding='utf-8', errors='replace') as handle:
-            raise RuntimeError('the report role failed:\n%s' % handle.read()[-3000:])
-    with open(os.path.join(workdir, 'report', 'report.json'), encoding='utf-8') as handle:
-        checks = len(json.load(handle)['checks'])
-    return elapsed, task_times(log), checks
+            raise RuntimeError('the %s role failed:\n%s' % (role, handle.read()[-3000:]))
+    return elapsed, task_times(log)
 
 
 def descendants(pid):
@@ -216,6 +236,8 @@ def main():
                         help='every Nth domain is undeliverable (default 20; 0: none)')
     parser.add_argument('--rounds', type=int, default=3, help='timed rounds (default 3)')
     parser.add_argument('--facts', default=FIXTURE, help='one host\'s ansible_facts.mailflow (JSON) to scale')
+    parser.add_argument('--detail', choices=('summary', 'full'), default='summary',
+                        help='the detail of the facts: summary (the default, as the roles store them) or full')
     parser.add_argument('--no-ansible', action='store_true', help='skip the run of the report role (ansible-playbook)')
     parser.add_argument('--ansible-timeout', type=float, default=60.0,
                         help='stop the report role after this many seconds, and count the goal missed (default 60)')
@@ -229,15 +251,15 @@ def main():
         expose_collection(workdir)
         from ansible_collections.mailops.mailflow.plugins.plugin_utils import _baseline as baseline
         from ansible_collections.mailops.mailflow.plugins.plugin_utils import _report as report
-        host_facts, template = load_host_facts(args.facts)
+        host_facts, template = load_host_facts(args.facts, args.detail)
         fleet = fleet_facts(host_facts, template, args.hosts, args.domains, args.failing_every)
         changed = changed_run(fleet)
         hosts = list(fleet)
         facts_bytes = len(json.dumps(fleet, separators=(',', ':')))
-        print('bench_report: %d hosts x (%d mx_probe domains + %d mx + %d smtp entries), facts %.1f MB of JSON '
+        print('bench_report: %d hosts x (%d mx_probe domains + %d mx + %d smtp entries), facts at detail %s %.1f MB of JSON '
               '(one routes entry %d bytes), every %s domain failing; %d rounds'
               % (args.hosts, args.domains, len(host_facts.get('mx') or {}), len(host_facts.get('smtp') or {}),
-                 facts_bytes / 1e6, len(json.dumps(template, separators=(',', ':'))),
+                 args.detail, facts_bytes / 1e6, len(json.dumps(template, separators=(',', ':'))),
                  '%dth' % args.failing_every if args.failing_every else 'no', args.rounds))
         rounds = [one_round(report, baseline, fleet, changed, hosts) for _index in range(args.rounds)]
         sizes = rounds[-1][1]
@@ -258,18 +280,24 @@ def main():
                   report_total <= GOAL_SECONDS, figure)]
         if not args.no_ansible:
             link_collection(os.path.join(workdir, 'collections'))
-            elapsed, tasks, checks = ansible_run(workdir, fleet, hosts, args.ansible_timeout)
-            if elapsed is None:
-                print('  the report role through ansible-playbook: stopped after %.0f s (--ansible-timeout); the '
-                      'tasks that finished:' % args.ansible_timeout)
-            else:
-                print('  the report role through ansible-playbook (facts from the fact cache, 4 formats, %d checks): '
-                      '%.2f s' % (checks, elapsed))
-            for name, seconds in tasks:
-                print('    %7.2f s  %s' % (seconds, name))
-            goals.append(('the report role, %d hosts x %d domains' % (args.hosts, args.domains),
-                          elapsed is not None and elapsed <= GOAL_SECONDS,
-                          '> %.0f s (stopped)' % args.ansible_timeout if elapsed is None else '%.2f s' % elapsed))
+            prepare_ansible(workdir, fleet, hosts)
+            for label, role, extra in ROLE_RUNS:
+                elapsed, tasks = ansible_run(workdir, role, extra(workdir, hosts), args.ansible_timeout)
+                if elapsed is None:
+                    print('  the %s role through ansible-playbook: stopped after %.0f s (--ansible-timeout); the tasks '
+                          'that finished:' % (label, args.ansible_timeout))
+                else:
+                    print('  the %s role through ansible-playbook (facts from the fact cache, %d checks): %.2f s'
+                          % (label, sizes['records'], elapsed))
+                for name, seconds in tasks:
+                    print('    %7.2f s  %s' % (seconds, name))
+                goals.append(('the %s role, %d hosts x %d domains' % (label, args.hosts, args.domains),
+                              elapsed is not None and elapsed <= GOAL_SECONDS,
+                              '> %.0f s (stopped)' % args.ansible_timeout if elapsed is None else '%.2f s' % elapsed))
+            with open(os.path.join(workdir, 'report', 'report.json'), encoding='utf-8') as handle:
+                checks = len(json.load(handle)['checks'])
+            if checks != sizes['records']:
+                raise RuntimeError('the report role wrote %d checks, _report.py %d' % (checks, sizes['records']))
         for name, met, figure in goals:
             print('  report scale: %-52s %-30s goal <= %.0f s: %s'
                   % (name, figure, GOAL_SECONDS, 'met' if met else 'MISSED'))

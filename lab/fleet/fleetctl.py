@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -78,6 +79,21 @@ MX_HOSTS = {
 # 127.0.2.1 and a DNAT rule there publishes it as 198.18.0.110:25.
 EXCHANGE = {"hostname": "mail1.exchange.test", "addr": "198.18.0.110", "inner": "127.0.2.1", "port": 25,
             "domain": "exchange.test"}
+# The monitored mailbox of the round trip (roles/roundtrip): kate@fabrikam.test, delivered by mx1 (MX 10) into its
+# Maildir, served over IMAP (143 STARTTLS, 993 TLS, lab CA) by a Dovecot in the internet namespace that reads the
+# same Maildir. The password is random per `up`, in a 0600 file of the state dir (never in argv or the inventory).
+IMAP = {"hostname": "imap.fabrikam.test", "addr": "198.18.0.143", "port": 143, "tls_port": 993,
+        "user": "kate@fabrikam.test", "maildir_of": "mx1"}
+MAILBOX_UID = 65534
+MAILBOX_GID = 65534
+# Reverse DNS (zone 0.18.198.in-addr.arpa) of the fleet's own hosts: every PTR names the host and resolves back
+# (FCrDNS), except the arranged cases for the egress check (roles/outbound): th5's PTR names another server whose
+# A record is another address (mismatch), th6 has no PTR at all (missing).
+REVERSE_ZONE = "0.18.198.in-addr.arpa"
+PTR_MISSING = ("th6",)
+PTR_MISMATCH = {"th5": ("mta-old.contoso.test", "198.18.0.99")}
+# SPF of the organisation's domain: the transport hosts' range (th1..th40 are .11 .. .50) may send for it.
+ORG_SPF = "v=spf1 ip4:198.18.0.0/26 -all"
 # Mail domains: exchangers in preference order (10, 20, 30).
 MAIL_DOMAINS = {
     "fabrikam.test": ["mx1.fabrikam.test", "mx2.fabrikam.test"],
@@ -101,7 +117,7 @@ FAULT_KINDS = {
 STANDARD_FAULTS = (("source-firewall", "th2"), ("dead-dns", "th3"), ("wrong-port", "th4"),
                    ("destination-firewall", "edge2"), ("service-down", "edge3"))
 
-TOOLS = ("ip", "nft", "unshare", "mount", "ssh", "ssh-keygen", "named", "postfix", "dig", "openssl")
+TOOLS = ("ip", "nft", "unshare", "mount", "ssh", "ssh-keygen", "named", "postfix", "dig", "openssl", "dovecot")
 SSHD = "/usr/sbin/sshd"
 SSHD_PRIVSEP_DIR = Path("/run/sshd")  # compiled into Debian's sshd; the ssh service creates it at start
 # Left in the privilege separation dir when a fleet created it (sshd ignores its content): the last fleet down
@@ -278,7 +294,8 @@ def build_network(fleet: Fleet, hosts: int) -> None:
     switch = fleet.ns("sw")
     root_commands = [["netns", "add", fleet.ns(role)] for role in fleet.all_roles(hosts)]
     ns_commands = {switch: [["link", "add", "br0", "type", "bridge"], ["link", "set", "br0", "up"]]}
-    members = [("inet", [DNS_ADDR, DEAD_DNS_ADDR, EXCHANGE["addr"]] + [mx["addr"] for mx in MX_HOSTS.values()]),
+    members = [("inet", [DNS_ADDR, DEAD_DNS_ADDR, EXCHANGE["addr"], IMAP["addr"]]
+                + [mx["addr"] for mx in MX_HOSTS.values()]),
                (CONTROLLER["name"], [CONTROLLER["addr"]])]
     members += [(host["name"], [host["addr"]]) for host in ssh_hosts(hosts)]
     for role, addresses in members:
@@ -330,9 +347,36 @@ def zone_text(hosts: int) -> str:
     lines.append("; the fleet's own hosts")
     named = [(CONTROLLER["hostname"], CONTROLLER["addr"])] + [(host["hostname"], host["addr"])
                                                               for host in ssh_hosts(hosts)]
+    named += [(IMAP["hostname"], IMAP["addr"])] + list(PTR_MISMATCH.values())
     lines += ["%s IN A %s" % (hostname[:-len(ZONE) - 1], addr) for hostname, addr in named]
+    lines += ["", "; sender policy of the organisation (the egress check evaluates it for each transport host)",
+              '%s IN TXT "%s"' % (ORG_DOMAIN[:-len(ZONE) - 1], ORG_SPF)]
+    return with_serial(lines)
+
+
+def with_serial(lines: list) -> str:
     body = "\n".join(lines) + "\n"
     return body.replace("SERIAL", str(zlib.crc32(body.encode("utf-8")) & 0x7FFFFFFF), 1)
+
+
+def ptr_records(hosts: int) -> dict:
+    """Host name -> (address, PTR name or None): the arranged reverse DNS of the fleet's own hosts."""
+    found = {CONTROLLER["name"]: (CONTROLLER["addr"], CONTROLLER["hostname"])}
+    for host in ssh_hosts(hosts):
+        name = None if host["name"] in PTR_MISSING else PTR_MISMATCH.get(host["name"], (host["hostname"],))[0]
+        found[host["name"]] = (host["addr"], name)
+    return found
+
+
+def reverse_zone_text(hosts: int) -> str:
+    lines = ["$TTL 300",
+             "@ IN SOA ns.fleet.test. hostmaster.fleet.test. ( SERIAL 300 60 3600 60 )",
+             "@ IN NS ns.fleet.test.",
+             "; PTR of every fleet host; th6 has none and th5's names another server (PTR_MISSING, PTR_MISMATCH)"]
+    for _host, (addr, name) in sorted(ptr_records(hosts).items()):
+        if name:
+            lines.append("%s IN PTR %s." % (addr.rsplit(".", 1)[1], name))
+    return with_serial(lines)
 
 
 def resolv_conf(nameserver: str) -> str:
@@ -379,6 +423,7 @@ def write_configs(fleet: Fleet, plan: dict) -> None:
     # RSA keys take longest: the CA first (kept across runs in tls/), then every leaf side by side with the rest.
     reallab.ensure_tls(tls_dir, {})
     keygen += [(reallab.ensure_tls, (tls_dir, {name: spec["hostname"]})) for name, spec in MX_HOSTS.items()]
+    keygen.append((reallab.ensure_tls, (tls_dir, {"imap": IMAP["hostname"]})))
     in_parallel(keygen)
     shutil.copyfile(ssh_dir / "id_ed25519.pub", ssh_dir / "authorized_keys")
     known = []
@@ -399,12 +444,89 @@ def write_configs(fleet: Fleet, plan: dict) -> None:
     named_dir = fleet.path("named")
     write_file(named_dir / "named.conf", reallab.named_conf(
         named_dir=named_dir, addr=DNS_ADDR, port=53, log=fleet.path("logs", "named.log"), zone=ZONE,
-        allow_query="%s; 127.0.0.0/8" % NETWORK, servfail_zone=False))
+        allow_query="%s; 127.0.0.0/8" % NETWORK, servfail_zone=False)
+        + 'zone "%s" { type primary; file "%s"; };\n' % (REVERSE_ZONE, named_dir / "db.reverse"))
     write_file(named_dir / ("db.%s" % ZONE), zone_text(plan["hosts"]))
+    write_file(named_dir / "db.reverse", reverse_zone_text(plan["hosts"]))
+    write_dovecot(fleet)
 
     for name in MX_HOSTS:
         reallab.prepare_postfix(name, postfix_spec(name), reallab.postfix_dirs(name, fleet.state_dir), tls_dir,
                                 fleet.state_dir)
+
+
+def dovecot_paths(fleet: Fleet) -> dict:
+    base = fleet.path("dovecot")
+    return {"base": base, "run": base / "run", "state": base / "state", "config": base / "dovecot.conf",
+            "users": base / "users", "password": fleet.path("imap-password"),
+            "home": reallab.postfix_dirs(IMAP["maildir_of"], fleet.state_dir)["mail"]}
+
+
+def dovecot_conf(fleet: Fleet) -> str:
+    paths = dovecot_paths(fleet)
+    dh = Path("/usr/share/dovecot/dh.pem")
+    return """# generated by lab/fleet/fleetctl: IMAP for the round trip's mailbox (mx1's Maildir), nothing else
+instance_name = mailflow-fleet-%(prefix)s
+hostname = %(hostname)s
+base_dir = %(run)s
+state_dir = %(state)s
+log_path = %(log)s
+protocols = imap
+listen = %(addr)s
+ssl = yes
+ssl_cert = <%(tls)s/imap.crt
+ssl_key = <%(tls)s/imap.key
+%(dh)s
+auth_mechanisms = plain login
+mail_location = maildir:~
+passdb {
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT %(users)s
+}
+userdb {
+  driver = static
+  args = uid=%(uid)d gid=%(gid)d home=%(home)s/%%d/%%n
+}
+namespace inbox {
+  inbox = yes
+  mailbox Junk {
+    special_use = \\Junk
+    auto = create
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = %(addr)s
+    port = %(port)d
+  }
+  inet_listener imaps {
+    address = %(addr)s
+    port = %(tls_port)d
+    ssl = yes
+  }
+}
+""" % {"prefix": fleet.prefix, "hostname": IMAP["hostname"], "run": paths["run"], "state": paths["state"],
+       "log": fleet.path("logs", "dovecot.log"), "addr": IMAP["addr"], "tls": fleet.path("tls"),
+       "dh": "ssl_dh = <%s" % dh if dh.exists() else "", "users": paths["users"], "uid": MAILBOX_UID,
+       "gid": MAILBOX_GID, "home": paths["home"], "port": IMAP["port"], "tls_port": IMAP["tls_port"]}
+
+
+def write_dovecot(fleet: Fleet) -> None:
+    """Config, and a fresh random password (0600 file; Dovecot gets its SHA512-crypt hash only)."""
+    paths = dovecot_paths(fleet)
+    for key in ("run", "state"):
+        paths[key].mkdir(parents=True, exist_ok=True)
+    write_file(paths["config"], dovecot_conf(fleet))
+    password = secrets.token_urlsafe(18)
+    write_file(paths["password"], password + "\n", 0o600)
+    hashed = run(["openssl", "passwd", "-6", "-stdin"], "openssl passwd", stdin_text=password + "\n").strip()
+    write_file(paths["users"], "%s:{SHA512-CRYPT}%s\n" % (IMAP["user"], hashed), 0o640)
+    shutil.chown(paths["users"], group="dovecot")
+
+
+def dovecot_argv(fleet: Fleet) -> list:
+    return ["ip", "netns", "exec", fleet.ns("inet"), shutil.which("dovecot") or "/usr/sbin/dovecot", "-F",
+            "-c", str(dovecot_paths(fleet)["config"])]
 
 
 # ---------------------------------------------------------------- state
@@ -594,6 +716,7 @@ def expected_endpoints(state: dict) -> list:
     found = [("postfix-%s" % name, spec["addr"], 25, "220 %s " % spec["hostname"])
              for name, spec in MX_HOSTS.items() if name not in down]
     found.append(("faultd", EXCHANGE["addr"], EXCHANGE["port"], "220 %s" % EXCHANGE["hostname"]))
+    found.append(("dovecot", IMAP["addr"], IMAP["port"], "* OK"))
     found += [("sshd-%s" % host["name"], host["addr"], 22, "SSH-2.0-") for host in ssh_hosts(state["hosts"])]
     return found
 
@@ -795,6 +918,14 @@ def inventory(fleet: Fleet, state: dict) -> dict:
             "mailflow_fleet_org_domain": ORG_DOMAIN,
             "mailflow_fleet_mx_hosts": {spec["hostname"]: spec["addr"] for spec in MX_HOSTS.values()},
             "mailflow_fleet_fault_list": [{"kind": kind, "host": host} for kind, host in state["faults"]],
+            # The round trip's mailbox (IMAP over TLS, lab CA) and the file that holds its password.
+            "mailflow_fleet_imap_host": IMAP["hostname"],
+            "mailflow_fleet_imap_port": IMAP["tls_port"],
+            "mailflow_fleet_imap_user": IMAP["user"],
+            "mailflow_fleet_imap_password_file": str(dovecot_paths(fleet)["password"]),
+            # The arranged reverse DNS: host -> PTR name (null: none); a PTR that is not the host's name mismatches.
+            "mailflow_fleet_ptr": {host: name for host, (_addr, name) in ptr_records(state["hosts"]).items()
+                                   if host != CONTROLLER["name"]},
         },
         "children": {group: {"hosts": members} for group, members in groups.items()},
     }}
@@ -844,7 +975,7 @@ def cmd_up(fleet: Fleet, args) -> int:
     missing = missing_tools()
     if missing:
         raise FleetError("missing tools: %s (apt-get install iproute2 nftables openssh-server openssh-client "
-                         "bind9 bind9-dnsutils postfix openssl util-linux)" % ", ".join(missing))
+                         "bind9 bind9-dnsutils postfix dovecot-imapd openssl util-linux)" % ", ".join(missing))
     if not 1 <= args.hosts <= MAX_HOSTS:
         raise FleetError("--hosts must be 1..%d" % MAX_HOSTS)
     faults = [list(item) for item in STANDARD_FAULTS] if args.faults == "standard" else []
@@ -875,7 +1006,8 @@ def cmd_up(fleet: Fleet, args) -> int:
             mark = phase("network", mark)
             write_configs(fleet, state)
             mark = phase("keys and configs", mark)
-            jobs = [("named", named_argv(fleet), "foreground"), ("faultd", faultd_argv(fleet), "foreground")]
+            jobs = [("named", named_argv(fleet), "foreground"), ("faultd", faultd_argv(fleet), "foreground"),
+                    ("dovecot", dovecot_argv(fleet), "foreground")]
             jobs += [("sshd-%s" % host["name"], sshd_argv(fleet, host), "foreground")
                      for host in ssh_hosts(args.hosts)]
             jobs += [("postfix-%s" % name, postfix_argv(fleet, name, "start"), "daemon") for name in MX_HOSTS]

@@ -1,20 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Runs the egress_identity module and merges its facts with earlier ones. It has no Windows path: on a PowerShell host
-the task fails with a message saying so, instead of the Windows path's argument errors."""
+"""Runs the egress_identity module and merges its facts with earlier ones. On a Windows host (no Python) the same
+check runs on the controller (_windows.py): it only asks DNS about public records."""
 
 from __future__ import annotations
 
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._facts import MailflowFactsAction
-from ansible_collections.mailops.mailflow.plugins.plugin_utils._windows import uses_powershell
 
 
 class ActionModule(MailflowFactsAction):
     MODULE = 'egress_identity'
-
-    def run(self, tmp=None, task_vars=None):
-        if uses_powershell(self._connection):
-            return {'failed': True, 'msg': '%s runs on Linux hosts only (no Windows path): delegate it to a Linux host '
-                                           'or the controller (delegate_to: localhost)' % self.MODULE}
-        return super(ActionModule, self).run(tmp, task_vars)

@@ -69,9 +69,11 @@ def baseline_snapshot(facts_by_host, hosts=None, select=None):
 
 
 @_translate_errors
-def baseline_diff(baseline, current, fail_on_removed=False):
+def baseline_diff(baseline, current, fail_on_removed=False, latency_growth_s=_baseline.LATENCY_GROWTH_S,
+                  latency_growth_factor=_baseline.LATENCY_GROWTH_FACTOR):
     """A saved baseline and the current snapshot, to their differences."""
-    return _baseline.compare(baseline, current, fail_on_removed=fail_on_removed)
+    return _baseline.compare(baseline, current, fail_on_removed=fail_on_removed, latency_growth_s=latency_growth_s,
+                             latency_growth_factor=latency_growth_factor)
 
 
 @_translate_errors

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -9,7 +8,7 @@ DOCUMENTATION = r'''
 ---
 module: egress_identity
 short_description: Check what a receiver checks about a sending server's address (PTR, FCrDNS, EHLO name, SPF)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - A new transport server's mail is often refused or junked before a single message is read, for reasons that
     depend only on DNS. This module checks them for the address a remote server sees the transport host connect
@@ -239,9 +238,8 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
+def egress_task(params):
+    """The task result of egress_identity for validated ``params`` (also run on the controller for a Windows host)."""
     try:
         address = address_option('address', params['address'])
         helo = params['helo_name']
@@ -250,25 +248,34 @@ def main():
         sender_domain = domain_option('sender_domain', params['sender_domain'])
         sender = params['sender']
         if sender is not None and '@' not in sender:
-            raise OptionError('sender', '%r is not a mail address (local@domain)' % sender)
+            raise OptionError('sender', f'{sender!r} is not a mail address (local@domain)')
         name = name_option(params['name'])
         options = dns_options(params)
     except OptionError as exc:
-        module.fail_json(msg=str(exc), option=exc.option)
+        return {'failed': True, 'msg': str(exc), 'option': exc.option}
     if not HAS_DNSPYTHON:
-        module.fail_json(msg=missing_dnspython_message())
+        return {'failed': True, 'msg': missing_dnspython_message()}
     try:
         resolver = make_resolver(options)
     except DnsConfigError as exc:
-        module.fail_json(msg=str(exc))
+        return {'failed': True, 'msg': str(exc)}
     result = check_egress(resolver, address, helo, sender_domain, sender)
     result['summary'] = egress_summary(result)
     result['labels'] = params['labels']
     facts = {'mailflow': {'egress': {name or address: dict(result)}}}
     failure = failure_message('egress_identity', result) if params['fail_on_failure'] else None
+    result.update(msg=failure or result['summary'], changed=False, ansible_facts=facts)
     if failure:
-        module.fail_json(msg=failure, changed=False, ansible_facts=facts, **result)
-    module.exit_json(msg=result['summary'], changed=False, ansible_facts=facts, **result)
+        result['failed'] = True
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = egress_task(module.params)
+    if result.pop('failed', False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

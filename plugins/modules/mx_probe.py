@@ -33,8 +33,9 @@ description:
     roles do.
   - Invalid options, a missing dnspython, or a host without resolver configuration fail the task whatever
     O(fail_on_failure) says.
-  - Each domain is stored in C(ansible_facts.mailflow.routes[<domain>]). Later probes add to these facts and erase
-    nothing; the action plugin merges them.
+  - The result is lean by default (O(detail=summary)), a few KB a domain; O(detail=full) gives everything.
+  - With O(facts=true) each domain is also stored in C(ansible_facts.mailflow.routes[<domain>]), for the report and
+    baseline roles. Later probes add to these facts and erase nothing; the action plugin merges them.
 options:
   domain:
     description:
@@ -287,6 +288,23 @@ options:
         M(mailops.mailflow.smtp_probe). The collection's roles use it to say which check a probe is.
     type: dict
     default: {}
+  detail:
+    description:
+      - How much of each domain's result to return (and to store with O(facts=true)).
+      - V(summary) leaves out the DNS record's details (RV(mx)), gives each probe in RV(probes) at the
+        M(mailops.mailflow.smtp_probe) O(mailops.mailflow.smtp_probe#module:detail=summary) (flat steps, the transcript only of a probe
+        that failed), and the verdict's diagnosis with its references only when the domain is not deliverable.
+      - V(full) returns every value as documented below.
+    type: str
+    choices: [summary, full]
+    default: summary
+  facts:
+    description:
+      - Also store each domain's result, at O(detail), in C(ansible_facts.mailflow.routes). The report and baseline
+        roles read the checks from there; the outbound role sets it.
+      - Off by default, so a result is not returned twice (once as return values, once as facts).
+    type: bool
+    default: false
   fail_on_failure:
     description:
       - Fail the task when a domain is not deliverable (RV(passed) is false), with a one-line RV(msg) that names
@@ -391,9 +409,10 @@ EXAMPLES = r'''
     tls: required
     tls_verify: true
     quit_after: starttls
+    facts: true
   register: tls_route
 
-- name: The facts keep every domain probed so far
+- name: Domains probed with facts=true are kept in the facts
   ansible.builtin.debug:
     var: ansible_facts.mailflow.routes['fabrikam.com'].verdict.via
 '''
@@ -431,14 +450,14 @@ mx:
   description:
     - The rest of the M(mailops.mailflow.mx_lookup) record (query_name, ttl, nameserver, nameserver_port, dnssec_ad,
       canonical_name, elapsed_ms, error, domain_warnings, diagnosis).
-  returned: when O(domain) is given
+  returned: when O(domain) is given, with O(detail=full)
   type: dict
 probes:
   description:
     - One M(mailops.mailflow.smtp_probe) result per address probed, in MTA order (target, server, steps,
       capabilities, capabilities_before_tls, tls, recipients, queued_as, message_accepted, transcript, diagnosis,
-      passed, elapsed_ms, warnings), plus the keys below. Empty when no connection was made (null MX, NXDOMAIN,
-      no usable exchanger).
+      passed, elapsed_ms, warnings), at O(detail), plus the keys below. Empty when no connection was made (null MX,
+      NXDOMAIN, no usable exchanger).
   returned: when O(domain) is given
   type: list
   elements: dict
@@ -640,6 +659,7 @@ from ansible_collections.mailops.mailflow.plugins.module_utils._route.engine imp
     dns_options,
 )
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.argspec import SMTP_OPTIONS_ARGSPEC
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.detail import OUTPUT_ARGSPEC, route_output
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import ProbeOptionError
 
 # DNS options carry dns_ because port is the SMTP port; ip_version serves both.
@@ -659,6 +679,7 @@ ROUTE_ARGSPEC = dict(
     transcript_path=dict(type='path'),
     labels=dict(type='dict', default={}),
     fail_on_failure=dict(type='bool', default=True),
+    **OUTPUT_ARGSPEC
 )
 ROUTE_ONLY_OPTIONS = tuple(ROUTE_ARGSPEC)
 # smtp_probe dialogue options that the shared spec does not hold; passed through like the others.
@@ -702,6 +723,26 @@ def outcome_counts(results):
         outcome = result['verdict']['outcome']
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def route_module_output(results, params, check_mode_note=None, summary=None):
+    """The module's return values for its domain results: one domain's keys at the top level, or ``results``."""
+    if params['domain'] is not None:
+        output = dict(results[0])
+        output['msg'] = summary or route_summary(results[0])
+    else:
+        counts = outcome_counts(results)
+        words = ', '.join(f'{counts[key]} {key}' for key in sorted(counts))
+        output = {
+            'results': results,
+            'outcomes': counts,
+            'passed': all(result['passed'] for result in results),
+            'msg': summary or '{} domain{}: {}'.format(len(results), '' if len(results) == 1 else 's', words),
+        }
+    output['labels'] = params['labels']
+    if check_mode_note:
+        output['check_mode_note'] = check_mode_note
+    return output
 
 
 def main():
@@ -753,23 +794,11 @@ def main():
         result['labels'] = params['labels']
         # The check contract (docs/internals.md): a route check passes when an MTA could deliver.
         result['passed'] = bool(result['verdict']['deliverable'])
-    if params['domain'] is not None:
-        output = dict(results[0])
-        output['msg'] = route_summary(results[0])
-        facts_entries = {name or results[0]['domain']: results[0]}
-    else:
-        counts = outcome_counts(results)
-        summary = ', '.join(f'{counts[key]} {key}' for key in sorted(counts))
-        output = {
-            'results': results,
-            'outcomes': counts,
-            'passed': all(result['passed'] for result in results),
-            'msg': '{} domain{}: {}'.format(len(results), '' if len(results) == 1 else 's', summary),
-        }
-        facts_entries = dict((result['domain'], result) for result in results)
-    output['labels'] = params['labels']
-    if check_mode_note:
-        output['check_mode_note'] = check_mode_note
+    failure_output = route_module_output(results, params, check_mode_note)
+    failure = failure_message('mx_probe', failure_output) if params['fail_on_failure'] else None
+    key = (name or results[0]['domain']) if params['domain'] is not None else None
+    shown, facts = route_output(results, params['detail'], params['facts'], key)
+    output = route_module_output(shown, params, check_mode_note, summary=failure_output['msg'])
 
     if params['transcript_path']:
         try:
@@ -777,12 +806,11 @@ def main():
         except OSError as exc:
             module.fail_json(msg='transcript_path: cannot write {}: {}'.format(params['transcript_path'], to_native(exc)), **output)
 
-    facts = {'mailflow': {'routes': facts_entries}}
-    failure = failure_message('mx_probe', output) if params['fail_on_failure'] else None
+    extra = {'ansible_facts': facts} if facts else {}
     if failure:
         output['msg'] = failure
-        module.fail_json(changed=changed, ansible_facts=facts, **output)
-    module.exit_json(changed=changed, ansible_facts=facts, **output)
+        module.fail_json(changed=changed, **extra, **output)
+    module.exit_json(changed=changed, **extra, **output)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -9,7 +8,7 @@ DOCUMENTATION = r'''
 ---
 module: sender_policy
 short_description: Check the SPF and DMARC records of a mail domain
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the sender policy of a domain the way a receiving server does, from the managed host's point of view, and
     explains every problem with causes and a remedy.
@@ -316,7 +315,7 @@ def main():
         organizational = domain_option('organizational_domain', params['organizational_domain'])
         name = name_option(params['name'])
         if not params['checks']:
-            raise OptionError('checks', 'must name at least one of %s' % ', '.join(CHECKS))
+            raise OptionError('checks', 'must name at least one of {}'.format(', '.join(CHECKS)))
         options = dns_options(params)
     except OptionError as exc:
         module.fail_json(msg=str(exc), option=exc.option)

@@ -24,8 +24,11 @@ description:
     a result instead, and RV(passed) says whether it passed, for runs that collect results (the collection's roles do
     this; the report decides).
   - Invalid options fail the task before any connection is made, whatever O(fail_on_failure) says.
-  - The result is also stored in C(ansible_facts.mailflow.smtp[<name>]). Later probes add to these facts and erase
-    nothing; the action plugin merges them.
+  - The result is lean by default (O(detail=summary)). It keeps per step the code, enhanced code, text and time, the
+    diagnosis in full where something failed or was slow, and the transcript only on failure. O(detail=full) gives
+    everything.
+  - With O(facts=true) the result is also stored in C(ansible_facts.mailflow.smtp[<name>]), for the report and
+    baseline roles. Later probes add to these facts and erase nothing; the action plugin merges them.
 options:
   host:
     description:
@@ -251,6 +254,26 @@ options:
         it to say which check a probe is (check, role, domain, target, required); the report groups by it.
     type: dict
     default: {}
+  detail:
+    description:
+      - How much of the result to return (and to store with O(facts=true)).
+      - V(summary) keeps what a mail admin reads and what the report and the baseline need. Each step in RV(steps) is
+        flat, C(name), C(code), C(enhanced), C(text) (the first reply line), C(elapsed_ms) and C(ok), with the reply
+        lines only where the step failed. RV(diagnosis) has its causes and remedy, and the references only where
+        something failed or was slow. RV(transcript) is returned only when the probe failed. RV(capabilities_before_tls)
+        is left out, and so are the steps of a first connection that the O(tls_verify=false) reconnect repeated.
+        RV(tls) keeps the session and the certificate's subject, issuer, dates, days left and fingerprint.
+      - V(full) returns every value as documented below, the transcript and each step's whole reply included.
+    type: str
+    choices: [summary, full]
+    default: summary
+  facts:
+    description:
+      - Also store the result, at O(detail), in C(ansible_facts.mailflow.smtp[<name>]). The report and baseline roles
+        read the checks from there; the inbound role sets it.
+      - Off by default, so a result is not returned twice (once as return values, once as facts).
+    type: bool
+    default: false
   fail_on_failure:
     description:
       - Fail the task when the probe did not pass (RV(passed) is false), with a one-line RV(msg) that names the
@@ -331,7 +354,8 @@ EXAMPLES = r'''
       subject: Test from Contoso
       body: This is a test message
     transcript_path: /tmp/TelnetTest.txt
-    # Keep going when a step fails, to show the session; a later task decides.
+    # The transcript also when the session passed; keep going when a step fails, to show it.
+    detail: full
     fail_on_failure: false
   register: guide
 
@@ -406,8 +430,9 @@ EXAMPLES = r'''
     mail_from: chris@contoso.com
     rcpt_to: [kate@fabrikam.com]
     name: submission
+    facts: true
 
-- name: Each probe is kept in the facts
+- name: A probe stored with facts=true is kept in the facts
   ansible.builtin.debug:
     var: ansible_facts.mailflow.smtp['submission'].diagnosis
 '''
@@ -459,11 +484,29 @@ steps:
       type: str
       sample: rcpt
     command:
-      description: The command as sent, with credentials masked; null for the banner; a size summary for the message.
+      description:
+        - The command as sent, with credentials masked; null for the banner; a size summary for the message.
+        - With O(detail=summary) only on C(rcpt) steps.
       type: str
       sample: "RCPT TO:<kate@fabrikam.com> NOTIFY=SUCCESS,FAILURE"
+    code:
+      description: O(detail=summary) only, when a reply came. The basic reply code (RV(steps[].reply.code) in full).
+      type: int
+      sample: 250
+    enhanced:
+      description: O(detail=summary) only, when a reply came. The trusted enhanced status code, or null.
+      type: str
+      sample: 2.1.5
+    text:
+      description: O(detail=summary) only, when a reply came. The text of the first reply line, without codes.
+      type: str
+      sample: Recipient OK
+    lines:
+      description: O(detail=summary) only, on a step that failed and on a banner of several lines. The reply lines.
+      type: list
+      elements: str
     reply:
-      description: The reply; null when none came (see RV(steps[].error)).
+      description: O(detail=full) only. The reply; null when none came (see RV(steps[].error)).
       type: dict
       contains:
         code:
@@ -583,9 +626,10 @@ capabilities:
       sample: [X-ANONYMOUSTLS, "X-EXPS GSSAPI NTLM", BINARYMIME, XRDST]
 capabilities_before_tls:
   description:
+    - O(detail=full) only.
     - After C(STARTTLS), what the server announced in its C(EHLO) reply before TLS (so with RV(capabilities.starttls)
       true there), in the shape of RV(capabilities). Null when the session never switched to TLS with C(STARTTLS).
-  returned: always
+  returned: with O(detail=full)
   type: dict
   sample: {esmtp: true, starttls: true, pipelining: true, size: 10240000, auth: []}
 tls:
@@ -688,7 +732,7 @@ transcript:
   description:
     - The session as telnet shows it. C(<-) lines were received, C(->) lines sent, C(--) lines are events such as
       the connection or the TLS handshake. Credentials are masked as C(********).
-  returned: always
+  returned: when the probe did not pass, or with O(detail=full)
   type: list
   elements: str
   sample: ["<- 220 mail1.fabrikam.com Microsoft ESMTP MAIL Service ready", "-> EHLO contoso.com"]
@@ -786,6 +830,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.mailops.mailflow.plugins.module_utils._outcome import failure_message, smtp_summary
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.argspec import SMTP_PROBE_ARGSPEC
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.detail import OUTPUT_ARGSPEC, smtp_output
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.dialogue import SmtpProbe
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import ProbeOptionError, validate_options
 
@@ -806,6 +851,7 @@ def write_transcript(path, lines):
 def argument_spec():
     spec = copy.deepcopy(SMTP_PROBE_ARGSPEC)
     spec['fail_on_failure'] = dict(type='bool', default=True)
+    spec.update(copy.deepcopy(OUTPUT_ARGSPEC))
     return spec
 
 
@@ -816,6 +862,8 @@ def main():
     name = params.pop('name')
     transcript_path = params.pop('transcript_path')
     labels = params.pop('labels')
+    detail = params.pop('detail')
+    store_facts = params.pop('facts')
     if name is not None and not name.strip():
         module.fail_json(msg='name: must not be empty')
 
@@ -837,21 +885,23 @@ def main():
     label = '{}:{}'.format(f'[{host}]' if ':' in host else host, options['port'])
     if check_mode_note:
         result['check_mode_note'] = check_mode_note
-    facts = {'mailflow': {'smtp': {name or label: dict(result)}}}
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-
     if transcript_path:
         try:
             write_transcript(transcript_path, result['transcript'])
         except OSError as exc:
-            module.fail_json(msg=f'transcript_path: cannot write {transcript_path}: {to_native(exc)}', **result)
+            module.fail_json(msg=f'transcript_path: cannot write {transcript_path}: {to_native(exc)}',
+                             **smtp_output(result, label, detail, False)[0])
 
     changed = bool(result['message_accepted'])
     failure = failure_message('smtp_probe', result) if fail_on_failure else None
+    summary = smtp_summary(result)
+    result, facts = smtp_output(result, name or label, detail, store_facts)
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    extra = {'ansible_facts': facts} if facts else {}
     if failure:
-        module.fail_json(msg=failure, changed=changed, ansible_facts=facts, **result)
-    module.exit_json(msg=smtp_summary(result), changed=changed, ansible_facts=facts, **result)
+        module.fail_json(msg=failure, changed=changed, **extra, **result)
+    module.exit_json(msg=summary, changed=changed, **extra, **result)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -9,7 +8,7 @@ DOCUMENTATION = r'''
 ---
 module: smtp_smuggling
 short_description: Test whether a mail server ends a message at a non-standard end-of-data sequence (SMTP smuggling)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - B(SMTP smuggling) (SEC Consult, December 2023; CVE-2023-51764 Postfix, CVE-2023-51765 Sendmail,
     CVE-2023-51766 Exim) abuses servers that disagree about where a message ends. SMTP ends the data of a message
@@ -332,7 +331,7 @@ def main():
     probe_options = dict((key, params[key]) for key in _PROBE_OPTIONS)
     probe_options['rcpt_to'] = [params['rcpt_to']]
     if not params['sequences']:
-        module.fail_json(msg='sequences: must name at least one of %s' % ', '.join(SEQUENCE_NAMES), option='sequences')
+        module.fail_json(msg='sequences: must name at least one of {}'.format(', '.join(SEQUENCE_NAMES)), option='sequences')
     if params['name'] is not None and not params['name'].strip():
         module.fail_json(msg='name: must not be empty', option='name')
     try:
@@ -340,16 +339,16 @@ def main():
     except ProbeOptionError as exc:
         module.fail_json(msg=to_native(exc), option=exc.option)
     host = options['host']
-    label = '%s:%s' % ('[%s]' % host if ':' in host else host, options['port'])
+    label = '{}:{}'.format(f'[{host}]' if ':' in host else host, options['port'])
     base = {'host': host, 'port': options['port'], 'labels': params['labels']}
 
     if module.check_mode:
         chosen = [entry for entry in SEQUENCES if entry[0] in params['sequences']]
-        would_send = ['%s: MAIL FROM:<%s>, RCPT TO:<%s>, DATA, a test message ending in %s followed by a smuggled '
-                      'MAIL FROM/RCPT TO/DATA and message, <CR><LF>.<CR><LF>, QUIT' % (
+        would_send = ['{}: MAIL FROM:<{}>, RCPT TO:<{}>, DATA, a test message ending in {} followed by a smuggled '
+                      'MAIL FROM/RCPT TO/DATA and message, <CR><LF>.<CR><LF>, QUIT'.format(
                           name, options['mail_from'], params['rcpt_to'], display) for name, _wire, display in chosen]
         module.exit_json(changed=False, verdict='not_run', passed=None, exposed=[], safe=[], inconclusive=[],
-                         would_send=would_send, check_mode_note='check mode: nothing was sent to %s' % label,
+                         would_send=would_send, check_mode_note=f'check mode: nothing was sent to {label}',
                          summary='check mode: would test %d sequence(s) on %s' % (len(chosen), label),
                          msg='check mode: would test %d sequence(s) on %s' % (len(chosen), label), **base)
 

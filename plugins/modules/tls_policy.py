@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -9,7 +8,7 @@ DOCUMENTATION = r'''
 ---
 module: tls_policy
 short_description: Check the transport security policies of mail domains (MTA-STS, TLS-RPT, DANE)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For each mail domain, looks up its MX records (as M(mailops.mailflow.mx_lookup) does) and runs the checks named
     in O(checks). Each check gives one named result with a RV(checks.mta_sts.status), a C(passed) and a diagnosis
@@ -132,6 +131,12 @@ options:
     description: Seconds the HTTPS fetch of an MTA-STS policy may wait for each read.
     type: float
     default: 10.0
+  name:
+    description:
+      - The key of the result under C(ansible_facts.mailflow.policy), with O(domain) only. Default is the domain.
+        The roles give each check its own key (C(inbound:<domain>:mta_sts), C(inbound:<domain>:dane)), so that
+        the checks of one domain do not replace each other's fact entry.
+    type: str
   labels:
     description: Free-form labels returned unchanged in each domain's result and fact entry, for reports.
     type: dict
@@ -425,6 +430,7 @@ ARGUMENT_SPEC = dict(
     connect_timeout=dict(type='float', default=10.0),
     command_timeout=dict(type='float', default=30.0),
     https_timeout=dict(type='float', default=10.0),
+    name=dict(type='str'),
     labels=dict(type='dict', default={}),
     fail_on_failure=dict(type='bool', default=True),
 )
@@ -440,7 +446,7 @@ def _validated(module):
             domains = normalize_domains(params['domains'])
     except ValueError as exc:
         option = 'domain' if params['domain'] is not None else 'domains'
-        module.fail_json(msg='%s: %s' % (option, exc), option=option)
+        module.fail_json(msg=f'{option}: {exc}', option=option)
     try:
         options = PolicyOptions(
             checks=params['checks'], nameservers=params['nameservers'], port=params['port'],
@@ -458,7 +464,7 @@ def _validated(module):
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[('domain', 'domains')],
+        mutually_exclusive=[('domain', 'domains'), ('name', 'domains')],
         required_one_of=[('domain', 'domains')],
         supports_check_mode=True,
     )
@@ -472,7 +478,7 @@ def main():
         module.fail_json(msg=str(exc))
     for record in records:
         record['labels'] = labels
-    facts = dict((record['domain'], record) for record in records)
+    facts = dict((module.params['name'] or record['domain'], record) for record in records)
     if module.params['domain'] is not None:
         result = dict(records[0])
     else:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -8,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: win_mx_lookup
 short_description: Ask a Windows host's resolver DNS questions with Resolve-DnsName (the Windows side of mx_lookup)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The DNS half of M(mailops.mailflow.mx_lookup) and M(mailops.mailflow.mx_probe) on Windows hosts. Do not call it in a
     play. Call M(mailops.mailflow.mx_lookup) or M(mailops.mailflow.mx_probe). Their action plugins see that the host

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -8,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: win_smtp_probe
 short_description: Run SMTP dialogues from a Windows host with the C# engine (the Windows side of smtp_probe and mx_probe)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The I/O half of M(mailops.mailflow.smtp_probe) and M(mailops.mailflow.mx_probe) on Windows hosts, such as Exchange
     servers. Do not call it in a play. Call M(mailops.mailflow.smtp_probe) or M(mailops.mailflow.mx_probe). Their

@@ -3,14 +3,16 @@
 """Baseline snapshots of the mail-flow facts and their comparison (controller side, plain Python).
 
 A snapshot keeps, per host and check, what should stay the same across a change window: the outcome, the reply
-codes per step, the capabilities, the certificate and the banner. It leaves out what changes on every run
-(timings, queue ids, transcripts, dates in banners, the client's source port).
+codes per step, the capabilities, the certificate and the banner; for the security rows their codes and the watched
+values (MTA-STS mode, DANE status per MX, egress PTR name and FCrDNS); for round trips the latency. It leaves out what
+changes on every run (other timings, queue ids, transcripts, dates in banners, the client's source port).
 """
 
 from __future__ import annotations
 
 import re
 
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.detail import current_connection, step_reply
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import (
     ReportError,
     SUMMARY_LINE_ITEMS,
@@ -35,8 +37,26 @@ VERSION = 1
 # The order changes are listed in, most serious first.
 KINDS = ('regression', 'optional_failure', 'fixed', 'added', 'removed', 'codes', 'exchangers', 'capabilities',
          'certificate', 'banner')
+# A change of one of these values of a security row is a regression even when the check still passes:
+# name -> (value before, value after) that counts, None for any. A check that went from failing to passing is fixed.
+WATCHED = {
+    'mta_sts mode': (None, None),   # enforce <-> testing <-> none: what senders do with the domain's mail changes
+    'tlsa': ('match', None),        # DANE: the certificate matched its TLSA records and does not any more
+    'ptr name': (None, None),       # egress: receivers see another name for the sending address
+    'fcrdns': ('pass', 'fail'),     # egress: the PTR name no longer resolves back to the address
+}
+WATCHED_WORDS = {
+    'mta_sts mode': 'the MTA-STS mode changed',
+    'tlsa': 'the certificate no longer matches its TLSA records',
+    'ptr name': 'the PTR name of the sending address changed',
+    'fcrdns': 'the PTR name no longer resolves back to the sending address (FCrDNS)',
+}
+# Round trips: the latency grew past the threshold when it grew by more than LATENCY_GROWTH_S seconds and to more
+# than LATENCY_GROWTH_FACTOR times the baseline's (each condition applies when it is not None).
+LATENCY_GROWTH_S = 10.0
+LATENCY_GROWTH_FACTOR = 2.0
 KIND_TITLES = {
-    'regression': 'Regressions (passed before, failing now)',
+    'regression': 'Regressions (passed before, failing now; or a watched value or the latency changed)',
     'optional_failure': 'Optional checks failed (passed before)',
     'fixed': 'Fixed (failing before, passing now)',
     'added': 'Checks added',
@@ -79,7 +99,7 @@ def normalise_banner(text):
 
 
 def _reply_code(step):
-    reply = _dict(step.get('reply'))
+    reply = _dict(step_reply(step))
     if reply.get('code') is not None:
         return ' '.join(_text(part) for part in (reply.get('code'), reply.get('enhanced')) if part)
     if step.get('error'):
@@ -93,8 +113,8 @@ _RCPT_ADDRESS = re.compile(r'RCPT TO:\s*<([^>]*)>', re.IGNORECASE)
 def step_codes(steps, prefix=''):
     """Reply code per step; each RCPT keyed by its address, other repeats numbered."""
     codes = {}
-    for step in _list(steps):
-        step = _dict(step)
+    # Both details give the same codes: a summary leaves out an earlier connection that a later one repeats.
+    for step in current_connection([_dict(step) for step in _list(steps)]):
         key = _text(step.get('name') or 'step')
         match = _RCPT_ADDRESS.search(_text(step.get('command')))
         if key == 'rcpt' and match:
@@ -140,9 +160,9 @@ def _certificate(tls):
 def _banner(steps):
     for step in _list(steps):
         step = _dict(step)
-        if step.get('name') == 'banner' and _dict(step.get('reply')).get('lines'):
-            return normalise_banner(' '.join(_text(line)[4:] if len(_text(line)) > 3 else _text(line)
-                                             for line in step['reply']['lines']))
+        lines = _list(_dict(step_reply(step)).get('lines'))
+        if step.get('name') == 'banner' and lines:
+            return normalise_banner(' '.join(_text(line)[4:] if len(_text(line)) > 3 else _text(line) for line in lines))
     return None
 
 
@@ -174,7 +194,15 @@ def entry_snapshot(record, section, entry):
                                                                        'error', 'summary'))
     endpoints = {}
     exchangers = None
-    if section == 'smtp':
+    if entry.get('row'):
+        codes = dict(entry.get('codes') or {})
+        snapshot['watch'] = dict(entry.get('watch') or {})
+    elif section == 'roundtrip':
+        codes = {'delivered': 'yes' if entry.get('delivered') else 'no', 'folder': _text(entry.get('folder')) or '-',
+                 'outcome': _text(diagnosis.get('category'))}
+        latency = entry.get('latency_s')
+        snapshot['latency_s'] = latency if isinstance(latency, (int, float)) and not isinstance(latency, bool) else None
+    elif section == 'smtp':
         codes = step_codes(entry.get('steps'))
         target = _dict(entry.get('target'))
         endpoint = _endpoint(entry)
@@ -239,14 +267,59 @@ def _change(kind, host, check_id, snapshot, **details):
     return change
 
 
-def _compare_check(host, check_id, old, new):
+def _watched_changes(old, new):
+    """{name: [before, after]} of the watched values whose change is a regression (WATCHED)."""
+    before, after = _dict(old.get('watch')), _dict(new.get('watch'))
+    found = {}
+    for name, (was, now) in WATCHED.items():
+        if name in before and name in after and before[name] != after[name] \
+                and was in (None, before[name]) and (now is None or now == after[name]):
+            found[name] = [before[name], after[name]]
+    return found
+
+
+def _latency_grew(old, new, growth_s, growth_factor):
+    """(before, after) when a round trip's latency grew past the threshold, else None."""
+    before, after = old.get('latency_s'), new.get('latency_s')
+    if before is None or after is None or (growth_s is None and growth_factor is None):
+        return None
+    if growth_s is not None and after - before <= growth_s:
+        return None
+    if growth_factor is not None and after <= before * growth_factor:
+        return None
+    return before, after
+
+
+def _threshold_words(growth_s, growth_factor):
+    parts = ([f'+{growth_s:g} s'] if growth_s is not None else []) + ([f'x{growth_factor:g}'] if growth_factor is not None else [])
+    return ' and '.join(parts)
+
+
+def _compare_check(host, check_id, old, new, growth_s=LATENCY_GROWTH_S, growth_factor=LATENCY_GROWTH_FACTOR):
     changes = []
+    kind = 'regression' if new['required'] else 'optional_failure'
+    watched = _watched_changes(old, new)
     if old['passed'] and not new['passed']:
-        kind = 'regression' if new['required'] else 'optional_failure'
-        changes.append(_change(kind, host, check_id, new, before=old['brief'], after=new['brief'],
-                               summary=new['diagnosis'].get('summary')))
+        change = _change(kind, host, check_id, new, before=old['brief'], after=new['brief'],
+                         summary=new['diagnosis'].get('summary'))
+        if watched:
+            change['fields'] = watched
+        changes.append(change)
     elif not old['passed'] and new['passed']:
         changes.append(_change('fixed', host, check_id, new, before=old['brief'], after=new['brief']))
+    elif watched:
+        # still passing (or still failing), but a watched value changed: the check no longer holds what it held
+        names = list(watched)
+        changes.append(_change(kind, host, check_id, new, reason='watched', fields=watched,
+                               before='; '.join('{} {}'.format(name, watched[name][0]) for name in names),
+                               after='; '.join('{} {}'.format(name, watched[name][1]) for name in names),
+                               summary='; '.join(WATCHED_WORDS[name] for name in names)))
+    grown = _latency_grew(old, new, growth_s, growth_factor) if old['passed'] and new['passed'] else None
+    if grown:
+        changes.append(_change(kind, host, check_id, new, reason='latency', latency_s=list(grown),
+                               before='latency {:g} s'.format(grown[0]), after='latency {:g} s'.format(grown[1]),
+                               summary='the round-trip latency grew from {:g} s to {:g} s, past the threshold ({})'.format(
+                                   grown[0], grown[1], _threshold_words(growth_s, growth_factor))))
     codes = _dict_changes(old['codes'], new['codes'])
     if old['passed'] != new['passed']:
         # steps only one run reached are the failure itself, already listed above
@@ -274,13 +347,34 @@ def _compare_check(host, check_id, old, new):
     return changes
 
 
-def compare(baseline, current, fail_on_removed=False):
+def _threshold(value, name, minimum):
+    """A latency threshold option as a float, or None; a clear error naming the option otherwise."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ('', 'none', 'null')):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ReportError(f'{name} must be a number or null, not {value!r}') from None
+    if not number >= minimum or number == float('inf'):
+        raise ReportError(f'{name} must be a finite number of at least {minimum:g}, not {value!r}')
+    return number
+
+
+def compare(baseline, current, fail_on_removed=False, latency_growth_s=LATENCY_GROWTH_S,
+            latency_growth_factor=LATENCY_GROWTH_FACTOR):
     """What changed from ``baseline`` to ``current`` (two snapshots); fails (verdict) on regressions only.
 
-    A regression is a required check that passed in the baseline and fails now. A check that is new and failing
+    A regression is a required check that passed in the baseline and fails now; a watched value of a security row
+    that changed (WATCHED: MTA-STS mode, TLSA match -> no match, egress PTR name, FCrDNS pass -> fail); or a round
+    trip whose latency grew by more than ``latency_growth_s`` seconds and to more than ``latency_growth_factor``
+    times the baseline's (None drops that condition; both None: latency is never a regression). A check that is new and failing
     is listed under ``added`` (the report fails on it; the baseline has nothing to compare it with). Hosts absent
     from the current run are listed, not counted as removed checks (a ``--limit`` run compares its own hosts).
     """
+    growth_s = _threshold(latency_growth_s, 'latency_growth_s', 0)
+    growth_factor = _threshold(latency_growth_factor, 'latency_growth_factor', 1)
     _check_snapshot_format(baseline, 'the baseline file')
     _check_snapshot_format(current, 'the current snapshot')
     changes = []
@@ -295,7 +389,7 @@ def compare(baseline, current, fail_on_removed=False):
             if check_id not in old_checks:
                 changes.append(_change('added', host, check_id, new, after=new['brief'], status=new['status']))
                 continue
-            found = _compare_check(host, check_id, old_checks[check_id], new)
+            found = _compare_check(host, check_id, old_checks[check_id], new, growth_s, growth_factor)
             unchanged += 0 if found else 1
             changes.extend(found)
         for check_id, old in old_checks.items():
@@ -320,6 +414,7 @@ def compare(baseline, current, fail_on_removed=False):
         'checks_changed': checks_changed,
         'checks_unchanged': unchanged,
         'hosts_missing': hosts_missing,
+        'latency_threshold': {'growth_s': growth_s, 'growth_factor': growth_factor},
         'failing': [dict((key, change[key]) for key in ('host', 'id', 'kind')) for change in failing],
         'changes': changes,
     }
@@ -357,6 +452,9 @@ def _md_change_detail(change):
         text = '{} {} {}'.format(md_code(change['before']), '\u2192', md_code(change['after']))
         if change.get('summary'):
             text += ': ' + md_text(change['summary'])
+        if change.get('fields') and change.get('reason') != 'watched':
+            text += ' (' + '; '.join('{} {} {} {}'.format(md_text(name), md_code(values[0]), '\u2192', md_code(values[1]))
+                                     for name, values in change['fields'].items()) + ')'
         return text
     if kind in ('added', 'removed'):
         return '{} {}'.format(md_text(change['status']), md_code(change.get('after') or change.get('before')))

@@ -2,8 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Check records and the fleet report (controller side, plain Python).
 
-A check record is one entry of ``ansible_facts.mailflow.{mx,smtp,routes}`` of one host, read through its
-``labels``. The hosts x checks matrix, the summary line and the four renderings (JSON document, Markdown,
+A check record is one entry of ``ansible_facts.mailflow.{mx,smtp,routes,roundtrip}`` of one host, read through its
+``labels``, or one row of an entry of the security checks (``policy``: MTA-STS, TLS-RPT and DANE per MX;
+``sender_policy``: SPF and DMARC; ``egress``; ``smuggling``). Those rows, and the inbound open relay probe, make the
+security section of every rendering (``area: security``). The hosts x checks matrix, the summary line and the four renderings (JSON document, Markdown,
 JUnit XML, HTML) are built from records only: the report never re-probes. The HTML page is the autoescaping
 Jinja2 template _report_templates/report.html.j2 beside this module. jmespath selects and groups the
 records. The filters in plugins/filter/mailflow_report.py are thin wrappers around these functions.
@@ -20,12 +22,32 @@ import xml.etree.ElementTree as ET
 import jinja2
 from markupsafe import Markup
 
+from ansible_collections.mailops.mailflow.plugins.module_utils._diagnosis import diagnose
+
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.detail import step_reply
+
 try:
     import jmespath
 except ImportError:  # reported when a filter is used, not at import
     jmespath = None
 
-SECTIONS = ('mx', 'smtp', 'routes', 'roundtrip')
+SECTIONS = ('mx', 'smtp', 'routes', 'roundtrip', 'policy', 'sender_policy', 'egress', 'smuggling')
+# Fact sections whose entries are rows of the security section; an entry of policy or sender_policy gives one row per
+# check (and DANE one per MX).
+SECURITY = 'security'
+SECURITY_SECTIONS = ('policy', 'sender_policy', 'egress', 'smuggling')
+# SMTP probes (labels.check) that are security rows too: the inbound role's open relay check.
+SECURITY_SMTP_CHECKS = ('open_relay',)
+# The order of the rows in the security section.
+SECURITY_KINDS = ('open_relay', 'mta_sts', 'tlsrpt', 'dane', 'spf', 'dmarc', 'egress_identity', 'smtp_smuggling')
+POLICY_CHECKS = ('mta_sts', 'tlsrpt', 'dane')
+# DANE status of one MX -> its condition in the diagnosis catalog (_policy/catalog.py).
+DANE_CONDITIONS = {
+    'match': 'dane_match', 'no_tlsa': 'dane_no_tlsa', 'unusable': 'dane_tlsa_unusable',
+    'not_authenticated': 'dane_tlsa_not_authenticated', 'chain_unavailable': 'dane_chain_unavailable',
+    'tls_failed': 'dane_tls_failed', 'lookup_failed': 'dane_tlsa_lookup_failed',
+    'starttls_missing': 'dane_starttls_missing', 'no_match': 'dane_no_match',
+}
 STATUSES = ('pass', 'warn', 'fail', 'optional_fail', 'missing')
 SYMBOLS = {'pass': '\u2714', 'warn': '\u26a0', 'fail': '\u2716', 'optional_fail': '\u2298', 'missing': '\u2013'}
 STATUS_WORDS = {
@@ -133,8 +155,7 @@ def _reply_line(step):
     """The failing step's reply as the server sent it (first line), or the transport error in words."""
     if not step:
         return None
-    reply = _dict(step.get('reply'))
-    lines = _list(reply.get('lines'))
+    lines = _list(step_reply(step).get('lines'))
     if lines:
         return _text(lines[0]) + (' \u2026' if len(lines) > 1 else '')
     return step.get('error_message') or step.get('error')
@@ -255,30 +276,272 @@ def _default_target(section, name, entry):
     return entry.get('domain') or name
 
 
+# ---------------------------------------------------------------------------------------------- security rows
+
+def _words(value, prefix=''):
+    text = _text(value)
+    if prefix and text.startswith(prefix):
+        text = text[len(prefix):]
+    return text.replace('_', ' ')
+
+
+def _row(entry, kind, check, target, passed, diagnosis, brief, lines=(), warnings=(), codes=None, watch=None):
+    """One security row of a fact entry, in the shape build_record reads (``row: true``)."""
+    return {
+        'row': True,
+        'kind': kind,
+        'check': check,
+        'target': _text(target),
+        'labels': _dict(entry.get('labels')),
+        'domain': entry.get('domain'),
+        'passed': bool(passed),
+        'diagnosis': _dict(diagnosis),
+        'brief': brief,
+        'lines': [_text(line) for line in lines if line],
+        'warnings': [_text(warning) for warning in warnings if warning],
+        'elapsed_ms': entry.get('elapsed_ms'),
+        # what the baseline keeps: codes are listed when they change, watch values are regressions (_baseline.WATCHED)
+        'codes': dict((key, _text(value)) for key, value in (codes or {}).items()),
+        'watch': dict((key, _text(value)) for key, value in (watch or {}).items() if value is not None),
+    }
+
+
+def _mta_sts_row(entry, result, target):
+    status = _text(result.get('status'))
+    mode = result.get('mode')
+    if result.get('passed'):
+        brief = 'mode {}'.format(mode or status)
+    else:
+        brief = _words(status)
+        reason = _dict(result.get('fetch')).get('reason')
+        if status == 'fetch_failed' and reason:
+            brief += f' ({reason})'
+        if _list(result.get('uncovered_mx')):
+            brief += ': ' + ', '.join(_text(host) for host in result['uncovered_mx'])
+    lines = [_dict(result.get('record_lookup')).get('message'), _dict(result.get('fetch')).get('message')]
+    lines += ['policy: {}'.format(error) for error in _list(result.get('policy_errors'))]
+    lines += ['MX not covered: {}'.format(host) for host in _list(result.get('uncovered_mx'))]
+    lines += ['certificate not valid under enforce: {}'.format(host) for host in _list(result.get('invalid_certificate_mx'))]
+    warnings = []
+    if result.get('passed') and mode == 'testing':
+        warnings.append('MTA-STS mode testing: senders report failures but do not enforce the policy')
+        warnings += [_text(note) for note in _list(_dict(result.get('diagnosis')).get('notes'))]
+    codes = {'mta_sts': status, 'mode': mode, 'mx patterns': ' '.join(_text(p) for p in _list(result.get('mx_patterns')))}
+    return _row(entry, 'mta_sts', 'mta_sts', target, result.get('passed'), result.get('diagnosis'), brief, lines,
+                warnings, codes, {'mta_sts mode': mode})
+
+
+def _tlsrpt_row(entry, result, target):
+    status = _text(result.get('status'))
+    rua = [_text(address) for address in _list(result.get('rua'))]
+    if result.get('passed'):
+        brief = '{} rua address{}'.format(len(rua), '' if len(rua) == 1 else 'es')
+    else:
+        brief = _words(status)
+    lines = ['rua problem: {}'.format(_text(problem)) for problem in _list(result.get('rua_problems'))]
+    return _row(entry, 'tlsrpt', 'tlsrpt', target, result.get('passed'), result.get('diagnosis'), brief, lines,
+                codes={'tlsrpt': status, 'rua': ' '.join(rua)})
+
+
+def _tlsa_name(record):
+    """'3 1 1 (DANE-EE SPKI SHA2-256) a439...' -> '3 1 1 (DANE-EE SPKI SHA2-256)'."""
+    text = _text(record)
+    return text.split(')', 1)[0] + ')' if ')' in text else text
+
+
+def _dane_rows(entry, result, target):
+    exchangers = [_dict(mx) for mx in _list(result.get('mx'))]
+    if not exchangers:
+        return [_row(entry, 'dane', 'dane', target, result.get('passed'), result.get('diagnosis'),
+                     _words(result.get('status')), codes={'dane': result.get('status')})]
+    rows = []
+    labelled_target = _dict(entry.get('labels')).get('target')
+    for position, mx in enumerate(exchangers, start=1):
+        status = _text(mx.get('status'))
+        host = _text(mx.get('host'))
+        if len(exchangers) == 1:
+            diagnosis = _dict(result.get('diagnosis'))
+        else:
+            # the domain's diagnosis is its worst MX's: each MX row is explained by its own status
+            diagnosis = diagnose(step='dane', error=DANE_CONDITIONS.get(status, 'dane_' + status))
+            diagnosis['notes'].extend(_text(note) for note in (mx.get('note'),) if note)
+        if status == 'match':
+            brief = 'match {}'.format(_tlsa_name(mx.get('matched')))
+        elif status == 'no_match':
+            brief = 'no match ({} TLSA tried)'.format(len(_list(mx.get('tried'))))
+        else:
+            brief = _words(status)
+        if labelled_target:
+            # the user's name for what is checked stays the row's target, whichever MX the domain has today
+            row_target = labelled_target if len(exchangers) == 1 else f'{labelled_target} #{position}'
+            brief = f'{host}: {brief}'
+        else:
+            row_target = host
+        lines = [mx.get('note')] + ['tried: {}'.format(_text(record)) for record in _list(mx.get('tried'))]
+        lines += ['skipped: {}'.format(_text(record)) for record in _list(mx.get('skipped'))]
+        codes = {'dane': status, 'authenticated': 'yes' if mx.get('authenticated') else 'no',
+                 'tlsa': ' | '.join(sorted(_tlsa_name(record) for record in _list(mx.get('tlsa'))))}
+        rows.append((host, _row(entry, 'dane', 'dane', row_target, status == 'match', diagnosis, brief, lines,
+                                codes=codes, watch={'tlsa': status})))
+    return rows
+
+
+def _policy_rows(name, entry):
+    checks = _dict(entry.get('checks'))
+    target = _dict(entry.get('labels')).get('target') or entry.get('domain') or name
+    rows = []
+    for check in POLICY_CHECKS:
+        result = _dict(checks.get(check))
+        if not result:
+            continue
+        if check == 'mta_sts':
+            rows.append((f'{name}:mta_sts', _mta_sts_row(entry, result, target)))
+        elif check == 'tlsrpt':
+            rows.append((f'{name}:tlsrpt', _tlsrpt_row(entry, result, target)))
+        else:
+            found = _dane_rows(entry, result, target)
+            rows.extend((f'{name}:dane' if isinstance(row, dict) else f'{name}:dane:{row[0]}',
+                         row if isinstance(row, dict) else row[1]) for row in found)
+    if not rows:  # nothing was checked (the MX lookup failed before any check): one row with the entry's diagnosis
+        rows.append((name, _row(entry, 'mta_sts', 'tls_policy', target, entry.get('passed'), entry.get('diagnosis'),
+                                _words(entry.get('mx_status') or _dict(entry.get('diagnosis')).get('error')))))
+    return rows
+
+
+def _finding_lines(result):
+    return ['{}: {}'.format(_text(finding.get('error')), _text(finding.get('detail') or finding.get('summary')))
+            for finding in (_dict(item) for item in _list(result.get('findings')))]
+
+
+def _other_findings(result):
+    """The findings other than the one the diagnosis names: warnings of a passed check."""
+    named = _dict(result.get('diagnosis')).get('error')
+    return ['{}: {}'.format(_words(finding.get('error')), _text(finding.get('detail') or finding.get('summary')))
+            for finding in (_dict(item) for item in _list(result.get('findings'))) if finding.get('error') != named]
+
+
+def _sender_rows(name, entry):
+    target = _dict(entry.get('labels')).get('target') or entry.get('domain') or name
+    rows = []
+    spf = _dict(entry.get('spf'))
+    if spf:
+        condition = _text(spf.get('condition'))
+        if spf.get('passed'):
+            brief = '{} of {} lookups, {}'.format(spf.get('lookup_count'), spf.get('lookup_limit'), spf.get('all') or 'no all')
+        else:
+            brief = 'no SPF record' if condition == 'spf_none' else _words(condition, 'spf_')
+        rows.append((f'{name}:spf', _row(
+            entry, 'spf', 'spf', target, spf.get('passed'), spf.get('diagnosis'), brief,
+            [spf.get('record'), spf.get('message')] + _finding_lines(spf),
+            _other_findings(spf) if spf.get('passed') else (),
+            {'spf': condition, 'all': spf.get('all'), 'lookups': spf.get('lookup_count')})))
+    dmarc = _dict(entry.get('dmarc'))
+    if dmarc:
+        condition = _text(dmarc.get('condition'))
+        if dmarc.get('passed'):
+            brief = 'p={}'.format(dmarc.get('applied_policy') or dmarc.get('policy'))
+        else:
+            brief = 'no DMARC record' if condition == 'dmarc_none' else _words(condition, 'dmarc_')
+        rows.append((f'{name}:dmarc', _row(
+            entry, 'dmarc', 'dmarc', target, dmarc.get('passed'), dmarc.get('diagnosis'), brief,
+            [dmarc.get('record'), dmarc.get('message')] + _finding_lines(dmarc),
+            _other_findings(dmarc) + [_text(w) for w in _list(dmarc.get('warnings'))] if dmarc.get('passed') else (),
+            {'dmarc': condition, 'policy': dmarc.get('policy')})))
+    return rows
+
+
+def _egress_rows(name, entry):
+    labels = _dict(entry.get('labels'))
+    target = labels.get('target') or entry.get('address') or name
+    helo = _dict(entry.get('helo'))
+    spf = _dict(entry.get('spf'))
+    ptr = entry.get('ptr_name') or 'none'
+    fcrdns = 'pass' if entry.get('fcrdns') else 'fail'
+    ehlo = 'match' if helo.get('matches') else 'mismatch'
+    brief = 'PTR {} \u00b7 FCrDNS {} \u00b7 EHLO {} \u00b7 SPF {}'.format(ptr, fcrdns, ehlo, spf.get('result') or '-')
+    lines = ['{} as {}: PTR {}'.format(entry.get('address'), helo.get('name'), ptr)] + _finding_lines(entry)
+    codes = {'ptr': ptr, 'fcrdns': fcrdns, 'ehlo': ehlo, 'spf': spf.get('result')}
+    return [(name, _row(entry, 'egress_identity', _text(labels.get('check') or 'egress_identity'), target, entry.get('passed'),
+                        entry.get('diagnosis'), brief, lines, codes=codes, watch={'ptr name': ptr, 'fcrdns': fcrdns}))]
+
+
+def _smuggling_rows(name, entry):
+    labels = _dict(entry.get('labels'))
+    target = labels.get('target') or '{}:{}'.format(entry.get('host'), entry.get('port', 25))
+    sequences = [_dict(item) for item in _list(entry.get('sequences'))]
+    by_verdict = {}
+    for sequence in sequences:
+        by_verdict.setdefault(_text(sequence.get('verdict')), []).append(_text(sequence.get('sequence') or sequence.get('name')))
+    verdict = _text(entry.get('verdict'))
+    if by_verdict.get('exposed'):
+        brief = 'exposed: {}'.format(', '.join(by_verdict['exposed']))
+    elif by_verdict.get('inconclusive'):
+        brief = 'inconclusive: {}'.format(', '.join(by_verdict['inconclusive']))
+    elif sequences:
+        brief = 'safe: {} sequences'.format(len(sequences))
+    else:
+        brief = _words(verdict)
+    lines = ['{} {}: {}{}'.format(sequence.get('name'), sequence.get('sequence'), sequence.get('verdict'),
+                                  ' ({})'.format(sequence['reason']) if sequence.get('reason') else '')
+             for sequence in sequences]
+    codes = dict((_text(sequence.get('name')), sequence.get('verdict')) for sequence in sequences)
+    codes['verdict'] = verdict
+    return [(name, _row(entry, 'smtp_smuggling', _text(labels.get('check') or 'smtp_smuggling'), target,
+                        entry.get('passed'), entry.get('diagnosis'), brief, lines, codes=codes))]
+
+
+ROW_BUILDERS = {'policy': _policy_rows, 'sender_policy': _sender_rows, 'egress': _egress_rows, 'smuggling': _smuggling_rows}
+
+
+def entry_rows(section, name, entry):
+    """(row name, row) for each report row of one fact entry: the entry itself, or the rows of a security check."""
+    builder = ROW_BUILDERS.get(section)
+    if builder is None:
+        return [(name, entry)]
+    rows = builder(name, entry)
+    for _name, row in rows[1:]:
+        row['elapsed_ms'] = None  # the entry's time is counted once, on its first row
+    return rows
+
+
+def is_security(section, entry):
+    return section in SECURITY_SECTIONS or (
+        section == 'smtp' and _dict(entry.get('labels')).get('check') in SECURITY_SMTP_CHECKS)
+
+
 def build_record(host, section, name, entry):
-    """One check record from one fact entry."""
+    """One check record from one fact entry, or from one row of a security check (``entry_rows``)."""
     entry = _dict(entry)
     labels = dict(_dict(entry.get('labels')))
-    labelled = bool(labels.get('check'))
-    passed = entry_passed(section, entry)
+    row = bool(entry.get('row'))
+    security = row or is_security(section, entry)
+    labelled = row or bool(labels.get('check'))
+    passed = bool(entry['passed']) if row else entry_passed(section, entry)
     diagnosis = entry_diagnosis(entry)
     required = _as_bool(labels.get('required'), True)
-    warnings = _warnings(section, entry)
+    warnings = list(entry['warnings']) if row else _warnings(section, entry)
     if passed:
         status = 'warn' if warnings else 'pass'
     else:
         status = 'fail' if required else 'optional_fail'
-    check = _text(labels.get('check')) if labelled else _text(name)
+    if row:
+        check = entry['check']
+    else:
+        check = _text(labels.get('check')) if labelled else _text(name)
     role = _text(labels.get('role')) if labels.get('role') else None
     domain = _text(labels.get('domain') or entry.get('domain') or '') or None
-    target = _text(labels.get('target') or _default_target(section, name, entry))
+    target = entry['target'] if row else _text(labels.get('target') or _default_target(section, name, entry))
     if labelled:
-        column = '/'.join(_text(part) for part in (role or section, domain or '-', check, target))
-        group = ' \u00b7 '.join(part for part in (role or section, domain) if part)
+        column = '/'.join(_text(part) for part in (role or (SECURITY if row else section), domain or '-', check, target))
+        group = SECURITY if security else ' \u00b7 '.join(part for part in (role or section, domain) if part)
     else:
         column = f'{section}:{name}'
         group = f'unlabelled {section} facts'
-    failed_step = None if passed else _first_failed_step(entry)
+    failed_step = None if passed or row else _first_failed_step(entry)
+    if row:
+        brief, transcript = entry['brief'], ([] if passed else list(entry['lines'])[:TRANSCRIPT_LINES])
+    else:
+        brief, transcript = _brief(section, entry, passed, diagnosis), ([] if passed else _transcript(section, entry))
     return {
         'host': _text(host),
         'section': section,
@@ -289,22 +552,25 @@ def build_record(host, section, name, entry):
         'domain': domain,
         'target': target,
         'group': group,
+        'area': SECURITY if security else 'delivery',
+        'kind': (entry['kind'] if row else check) if security else None,
         'labelled': labelled,
         'labels': labels,
         'required': required,
         'passed': passed,
         'status': status,
-        'brief': _brief(section, entry, passed, diagnosis),
+        'brief': brief,
         'reply': _reply_line(failed_step),
         'diagnosis': diagnosis,
         'warnings': warnings,
-        'transcript': [] if passed else _transcript(section, entry),
+        'transcript': transcript,
         'elapsed_ms': entry.get('elapsed_ms') if isinstance(entry.get('elapsed_ms'), (int, float)) else None,
     }
 
 
 def iter_entries(facts_by_host, hosts=None):
-    """(host, section, name, entry) for every fact entry, hosts in the given order, sections mx, smtp, routes, roundtrip."""
+    """(host, section, name, entry) for every fact entry, hosts in the given order, in the order of SECTIONS; an entry
+    of a security check gives one tuple per row (``entry_rows``)."""
     facts_by_host = _dict(facts_by_host)
     for host in (hosts if hosts is not None else list(facts_by_host)):
         facts = _dict(facts_by_host.get(host))
@@ -313,7 +579,8 @@ def iter_entries(facts_by_host, hosts=None):
         for section in SECTIONS:
             for name, entry in _dict(facts.get(section)).items():
                 if isinstance(entry, dict):
-                    yield host, section, name, entry
+                    for row_name, row in entry_rows(section, name, entry):
+                        yield host, section, row_name, row
 
 
 def select_records(records, select=None):
@@ -376,13 +643,16 @@ def build_matrix(records, hosts=None):
                 'id': record['id'], 'check': record['check'], 'target': record['target'], 'role': record['role'],
                 'domain': record['domain'], 'group': record['group'], 'labelled': record['labelled'],
                 'section': record['section'], 'required': record['required'], 'label': _check_label(record),
-                '_order': position,
+                'area': record.get('area', 'delivery'), 'kind': record.get('kind'), '_order': position,
             }
         elif not record['required']:
             columns[record['id']]['required'] = columns[record['id']]['required'] and record['required']
     section_rank = dict((section, rank) for rank, section in enumerate(SECTIONS))
+    kind_rank = dict((kind, rank) for rank, kind in enumerate(SECURITY_KINDS))
+    # delivery checks by role and domain, then unlabelled facts, then the security section by kind of check
     ordered = sorted(columns.values(), key=lambda column: (
-        (0, column['role'] or '', column['domain'] or '', 0, column['_order']) if column['labelled']
+        (2, kind_rank.get(column['kind'], 99), column['domain'] or '', 0, column['_order']) if column['area'] == SECURITY
+        else (0, column['role'] or '', column['domain'] or '', 0, column['_order']) if column['labelled']
         else (1, '', '', section_rank.get(column['section'], 9), column['_order'])))
     for column in ordered:
         del column['_order']
@@ -394,7 +664,8 @@ def build_matrix(records, hosts=None):
     cells = dict((host, {}) for host in hosts)
     for record in records:
         cells.setdefault(record['host'], {})[record['id']] = record
-    return {'hosts': list(hosts), 'columns': ordered, 'groups': groups, 'cells': cells}
+    return {'hosts': list(hosts), 'columns': ordered, 'groups': groups, 'cells': cells,
+            'security': [column['id'] for column in ordered if column['area'] == SECURITY]}
 
 
 def _group_failures(records):
@@ -478,7 +749,17 @@ def summarize(records, hosts=None):
         'optional_failed': counts['optional_fail'],
         'failed_hosts': failed_hosts,
         'counts': counts,
+        'security': _security_counts(records),
     }
+
+
+def _security_counts(records):
+    """The security section in numbers: its rows, and how many passed or failed."""
+    rows = _search("[?area=='security']", records)
+    counts = dict((status, len(_search(f"[?status=='{status}']", rows))) for status in STATUSES[:4])
+    return {'checks': len(rows), 'passed': counts['pass'] + counts['warn'], 'failed': counts['fail'],
+            'warnings': counts['warn'], 'optional_failed': counts['optional_fail'],
+            'failed_checks': sorted(set(_search("[?status=='fail'].id", rows)))}
 
 
 def _now_iso(now=None):
@@ -500,6 +781,7 @@ def report_document(records, hosts=None, title=None, generated=None):
         'columns': matrix['columns'],
         'matrix': dict((host, dict((column, record['status']) for column, record in row.items()))
                        for host, row in matrix['cells'].items()),
+        'security': matrix['security'],
         'checks': records,
     }
 
@@ -544,8 +826,29 @@ def _md_failure_lines(group, with_remedy=True):
         lines.append('  - server: {}'.format(md_code(group['reply'])))
     if diagnosis.get('summary'):
         lines.append('  - {}'.format(md_text(diagnosis['summary'])))
+    if with_remedy and diagnosis.get('causes'):
+        category = ' ({})'.format(md_code(diagnosis['category'])) if diagnosis.get('category') else ''
+        lines.append('  - **Causes**{}: {}'.format(category, md_text('; '.join(diagnosis['causes']))))
     if with_remedy and diagnosis.get('remedy'):
         lines.append('  - **Remedy:** {}'.format(md_text(diagnosis['remedy'])))
+    return lines
+
+
+def _md_security_lines(matrix):
+    """The security section: one line per check and target, each host's symbol and what it found."""
+    if not matrix['security']:
+        return []
+    columns = dict((column['id'], column) for column in matrix['columns'])
+    lines = ['', '## Security', '', '| check | target | {} |'.format(' | '.join(md_text(host) for host in matrix['hosts'])),
+             '|---|---|' + '---|' * len(matrix['hosts'])]
+    for column_id in matrix['security']:
+        column = columns[column_id]
+        cells = []
+        for host in matrix['hosts']:
+            record = matrix['cells'][host].get(column_id)
+            cells.append('{} {}'.format(SYMBOLS[record['status']], md_text(record['brief'])) if record else SYMBOLS['missing'])
+        optional = '' if column['required'] else ' (optional)'
+        lines.append('| {}{} | {} | {} |'.format(md_text(column['check']), optional, md_text(column['target']), ' | '.join(cells)))
     return lines
 
 
@@ -558,9 +861,10 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
     lines = ['# {}: {}'.format(md_text(title or 'Mail flow report'), verdict_word), '', '**{}**'.format(md_text(summary['line'])), '']
     if not records:
         return '\n'.join(lines) + '\n'
-    columns = matrix['columns']
+    # the security rows have their own table below
+    columns = [column for column in matrix['columns'] if column['area'] != SECURITY]
     cells = matrix['cells']
-    if _checks_as_rows(matrix, layout):
+    if columns and _checks_as_rows(matrix, layout):
         lines.append('| group | check | target | {} |'.format(' | '.join(md_text(host) for host in matrix['hosts'])))
         lines.append('|---|---|---|' + ':-:|' * len(matrix['hosts']))
         previous_group = None
@@ -572,7 +876,7 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
             optional = '' if column['required'] else ' (optional)'
             lines.append('| {} | {}{} | {} | {} |'.format(md_text(group), md_text(column['check']), optional,
                                                           md_text(column['target']), ' | '.join(marks)))
-    else:
+    elif columns:
         lines.append('| host | {} |'.format(' | '.join(md_text(column['label']) for column in columns)))
         lines.append('|---|' + ':-:|' * len(columns))
         for host in matrix['hosts']:
@@ -581,6 +885,7 @@ def render_markdown(records, hosts=None, title=None, layout='auto'):
             lines.append('| {} | {} |'.format(md_text(host), ' | '.join(marks)))
     lines.append('')
     lines.append(' \u00b7 '.join(f'{SYMBOLS[status]} {STATUS_WORDS[status]}' for status in STATUSES))
+    lines.extend(_md_security_lines(matrix))
     failures = _group_failures(_search("[?status=='fail']", records))
     if failures:
         lines.extend(['', '## Failures', ''])
@@ -618,6 +923,8 @@ def _seconds(record):
 def _failure_text(record):
     diagnosis = record['diagnosis']
     lines = ['{}: {}'.format(record['brief'], diagnosis.get('summary') or '')]
+    if diagnosis.get('category'):
+        lines.append('category: {}'.format(diagnosis['category']))
     if record['reply']:
         lines.append('server: {}'.format(record['reply']))
     for cause in diagnosis.get('causes') or []:
@@ -646,13 +953,14 @@ def render_junit(records, hosts=None, name='mailops.mailflow', generated=None):
                               errors='0', skipped=str(skipped), time=f'{seconds:.3f}', timestamp=timestamp,
                               hostname=_xml(host))
         for record in host_records:
+            area = SECURITY if record.get('area') == SECURITY else (record['role'] or record['section'])
             case = ET.SubElement(suite, 'testcase', name=_xml(_check_label(record)),
-                                 classname=_xml('mailflow.{}.{}.{}'.format(_dotted(host), _dotted(record['role'] or record['section']),
+                                 classname=_xml('mailflow.{}.{}.{}'.format(_dotted(host), _dotted(area),
                                                                            _dotted(record['domain'] or record['group']))),
                                  time=_seconds(record))
             properties = ET.SubElement(case, 'properties')
-            for key in ('check', 'role', 'domain', 'target', 'required', 'status', 'section', 'name'):
-                value = record[key]
+            for key in ('check', 'role', 'domain', 'target', 'required', 'status', 'section', 'name', 'area'):
+                value = record.get(key)
                 if value is not None:
                     ET.SubElement(properties, 'property', name=key, value=_xml(str(value).lower() if isinstance(value, bool) else value))
             diagnosis = record['diagnosis']
@@ -788,6 +1096,9 @@ def render_html(records, hosts=None, title=None, layout='auto', generated=None):
         matrix=matrix,
         checks_as_rows=_checks_as_rows(matrix, layout) if records else False,
         columns_by_id=dict((column['id'], column) for column in matrix['columns']),
+        security=matrix['security'],
+        main_columns=[column for column in matrix['columns'] if column['area'] != SECURITY],
+        main_groups=[group for group in matrix['groups'] if group['name'] != SECURITY],
         failures=_group_failures(_search("[?status=='fail']", records)) if records else [],
         optional_title=OPTIONAL_FAILED[1].capitalize(),
         optional_failures=_group_failures(_search("[?status=='optional_fail']", records)) if records else [],

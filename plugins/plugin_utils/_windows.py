@@ -19,11 +19,13 @@ from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.mailops.mailflow.plugins.module_utils._dns.resolve_dnsname import resolve_on_host
 from ansible_collections.mailops.mailflow.plugins.module_utils._dns.validate import normalize_domain, normalize_domains
-from ansible_collections.mailops.mailflow.plugins.module_utils._outcome import failure_message, route_summary, smtp_summary
+from ansible_collections.mailops.mailflow.plugins.module_utils._outcome import failure_message, smtp_summary
 from ansible_collections.mailops.mailflow.plugins.module_utils._route.engine import RouteOptionError, RouteProbe, dns_options
+from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.detail import route_output, smtp_output
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.message import dot_stuff, is_ascii
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.options import ProbeOptionError, check_wire_text, validate_options
 from ansible_collections.mailops.mailflow.plugins.module_utils._smtp.result import build_result
+from ansible_collections.mailops.mailflow.plugins.modules import egress_identity as egress_identity_module
 from ansible_collections.mailops.mailflow.plugins.modules import mx_lookup as mx_lookup_module
 from ansible_collections.mailops.mailflow.plugins.modules import mx_probe as mx_probe_module
 from ansible_collections.mailops.mailflow.plugins.modules import smtp_probe as smtp_probe_module
@@ -52,6 +54,8 @@ def uses_powershell(connection):
 
 
 def _spec_of(module_name):
+    if module_name == 'egress_identity':
+        return egress_identity_module.ARGUMENT_SPEC, {}
     if module_name == 'smtp_probe':
         return smtp_probe_module.argument_spec(), {}
     if module_name == 'mx_probe':
@@ -245,6 +249,8 @@ class WindowsPath:
         name = params.pop('name')
         transcript_path = params.pop('transcript_path')
         labels = params.pop('labels')
+        detail = params.pop('detail')
+        store_facts = params.pop('facts')
         if name is not None and not name.strip():
             raise WindowsTaskFailed(msg='name: must not be empty')
         if transcript_path:
@@ -266,12 +272,18 @@ class WindowsPath:
         label = '{}:{}'.format(f'[{host}]' if ':' in host else host, options['port'])
         if check_mode_note:
             result['check_mode_note'] = check_mode_note
-        facts = {'mailflow': {'smtp': {name or label: dict(result)}}}
+        failure = failure_message('smtp_probe', result) if fail_on_failure else None
+        summary = smtp_summary(result)
+        result, facts = smtp_output(result, name or label, detail, store_facts)
         warnings = result.pop('warnings', [])
-        result.update(changed=bool(result.get('message_accepted')), ansible_facts=facts, msg=smtp_summary(result))
+        result.update(changed=bool(result.get('message_accepted')), msg=failure or summary)
+        if facts:
+            result['ansible_facts'] = facts
         if warnings:
             result['warnings'] = warnings
-        return self._judge('smtp_probe', result, fail_on_failure)
+        if failure:
+            result['failed'] = True
+        return result
 
     # --- mx_probe --------------------------------------------------------------------------
 
@@ -317,27 +329,28 @@ class WindowsPath:
         for result in results:
             result['labels'] = params['labels']
             result['passed'] = bool(result['verdict']['deliverable'])
-        if params['domain'] is not None:
-            output = dict(results[0])
-            output['msg'] = route_summary(results[0])
-            facts_entries = {name or results[0]['domain']: results[0]}
-        else:
-            counts = mx_probe_module.outcome_counts(results)
-            summary = ', '.join(f'{counts[key]} {key}' for key in sorted(counts))
-            output = {
-                'results': results,
-                'outcomes': counts,
-                'passed': all(result['passed'] for result in results),
-                'msg': '{} domain{}: {}'.format(len(results), '' if len(results) == 1 else 's', summary),
-            }
-            facts_entries = dict((result['domain'], result) for result in results)
-        output['labels'] = params['labels']
-        if check_mode_note:
-            output['check_mode_note'] = check_mode_note
+        failure_output = mx_probe_module.route_module_output(results, params, check_mode_note)
+        failure = failure_message('mx_probe', failure_output) if params['fail_on_failure'] else None
+        key = (name or results[0]['domain']) if params['domain'] is not None else None
+        shown, facts = route_output(results, params['detail'], params['facts'], key)
+        output = mx_probe_module.route_module_output(shown, params, check_mode_note, summary=failure or failure_output['msg'])
         if route.warnings:
             output['warnings'] = list(route.warnings)
-        output.update(changed=changed, ansible_facts={'mailflow': {'routes': facts_entries}})
-        return self._judge('mx_probe', output, params['fail_on_failure'])
+        output['changed'] = changed
+        if facts:
+            output['ansible_facts'] = facts
+        if failure:
+            output['failed'] = True
+        return output
+
+    # --- egress_identity -----------------------------------------------------------------
+
+    def _egress_identity(self, params):
+        # Questions about public records (PTR, A/AAAA, SPF): the controller asks them, with the task's nameservers.
+        result = egress_identity_module.egress_task(params)
+        for entry in [result] + list(((result.get('ansible_facts') or {}).get('mailflow') or {}).get('egress', {}).values()):
+            entry['asked_from'] = 'controller'
+        return result
 
 
 def run_on_windows(action, module_name, args, task_vars):

@@ -10,7 +10,8 @@ Each entry is a dict:
                 enhanced  one enhanced code ('5.7.54'), a tuple of them, or 'X.s.d' for any class
                 subject   enhanced subject digit (int) with 'X' class: the RFC 3463 subject meaning
                 code_class  first digit of a basic code (int)
-                error     a condition name from errors.py (transport, TLS, DNS, extensions)
+                error     a condition name from errors.py (transport, TLS, DNS, extensions), or of a
+                          policy check (_policy/catalog.py POLICY, _policy/sender_catalog.py SENDER)
                 text      regular expression searched (case-insensitive) in the reply text: a tie-breaker
                           when one code means different things per vendor
                 port      int: only on this port (same as when: {port: ...})
@@ -35,6 +36,11 @@ error lists) or observed in the lab; every vendor entry names its source in `ref
 from __future__ import annotations
 
 from . import errors as E
+# The transport security (MTA-STS, TLS-RPT, DANE) and sender identity (SPF, DMARC, egress, smuggling) entries live
+# next to their checks, in the same entry format; they are indexed here with the rest, so diagnose(error=...) and
+# explain() answer for their condition names too.
+from .._policy.catalog import POLICY
+from .._policy.sender_catalog import SENDER
 
 STATUSES = ('ok', 'transient', 'permanent', 'connection', 'timeout', 'tls', 'dns', 'protocol', 'auth')
 # Servers identify_server() can name from a banner or EHLO reply (see SERVER_SIGNATURES).
@@ -2835,4 +2841,6 @@ KINDS = (
     ('rfc3463', RFC3463),
     ('rfc3463_subject', RFC3463_SUBJECTS),
     ('class', CLASSES),
+    ('policy', POLICY),
+    ('sender', SENDER),
 )

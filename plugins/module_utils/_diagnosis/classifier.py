@@ -135,6 +135,8 @@ def _build_success():
 
 
 _INDEX = _build_index()
+# Every condition name the catalog answers for: the engines' (errors.ALL) and the policy checks'.
+CONDITIONS = frozenset(errors.ALL) | frozenset(error for _step, error in _INDEX['error'])
 _SUCCESS_BY_STEP, _SUCCESS_DEFAULT = _build_success()
 _UNKNOWN = _prepare(catalog.UNKNOWN, 'unknown', 0)
 
@@ -218,7 +220,8 @@ def _coerce_flag(value):
     return value if isinstance(value, bool) else None
 
 
-_SIGNATURES = tuple((row['vendor'], re.compile(row['pattern'], re.IGNORECASE)) for row in catalog.SERVER_SIGNATURES)
+# MULTILINE: the lines are searched joined, once per signature (^ still anchors at each line).
+_SIGNATURES = tuple((row['vendor'], re.compile(row['pattern'], re.IGNORECASE | re.MULTILINE)) for row in catalog.SERVER_SIGNATURES)
 
 
 def identify_server(lines):
@@ -234,8 +237,9 @@ def identify_server(lines):
             line = line.decode('utf-8', 'replace')
         if isinstance(line, str):
             texts.append(line)
+    joined = '\n'.join(texts)
     for vendor, pattern in _SIGNATURES:
-        if any(pattern.search(text) for text in texts):
+        if pattern.search(joined):
             return vendor
     return None
 
@@ -475,7 +479,7 @@ def _parse_text(value):
         return {'code': value}
     if _ENHANCED_RE.match(value):
         return {'enhanced': value}
-    if value in errors.ALL:
+    if value in CONDITIONS:
         return {'error': value}
     return _parse_lines(value.splitlines())
 

@@ -1,10 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Diagnosis entries of the transport security checks: data, in the main catalog's entry format.
 
-Each entry answers for one condition name (``match: {'error': ...}``); ``diagnosis.policy_diagnosis`` builds the
-same dict the classifier returns. The classifier can index POLICY as one more kind of entries.
+Each entry answers for one condition name (``match: {'error': ...}``). The shared classifier (``_diagnosis``) indexes
+POLICY as its kind ``policy``; ``common.policy_diagnosis`` asks it.
 """
 
 from __future__ import annotations

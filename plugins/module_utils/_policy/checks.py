@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs the transport security checks of a mail domain: MTA-STS, TLS-RPT and DANE.
@@ -26,7 +25,7 @@ CHECKS = ('mta_sts', 'tlsrpt', 'dane')
 MX_STATUSES = ('ok', 'implicit_mx')
 
 
-class PolicyOptions(object):
+class PolicyOptions:
     """Validated options of a run; the module checks types, this checks values (ValueError naming the option)."""
 
     def __init__(self, checks=CHECKS, nameservers=None, port=53, timeout=2.0, lifetime=5.0, tcp=False,
@@ -34,8 +33,8 @@ class PolicyOptions(object):
                  connect_timeout=10.0, command_timeout=30.0, https_timeout=10.0):
         unknown = [check for check in checks if check not in CHECKS]
         if unknown or not checks:
-            raise ValueError('checks: give one or more of %s (got %s)' % (', '.join(CHECKS), ', '.join(unknown) or
-                                                                          'none'))
+            raise ValueError('checks: give one or more of {} (got {})'.format(', '.join(CHECKS), ', '.join(unknown) or
+                                                                              'none'))
         self.checks = [check for check in CHECKS if check in checks]
         self.dns = MxOptions(nameservers=nameservers, port=port, timeout=timeout, lifetime=lifetime, tcp=tcp)
         self.dnssec = None
@@ -44,21 +43,21 @@ class PolicyOptions(object):
                 self.dnssec = MxOptions(nameservers=dnssec_nameservers, port=dnssec_port, timeout=timeout,
                                         lifetime=lifetime, tcp=tcp)
             except ValueError as exc:
-                raise ValueError('dnssec_%s' % exc)
+                raise ValueError(f'dnssec_{exc}') from exc
         try:
             # The probe options are checked once here, with a stand-in host, so a bad one fails before any query.
             validate_options({'host': '192.0.2.1', 'port': smtp_port, 'ca_path': ca_path, 'helo_name': helo_name,
                               'connect_timeout': connect_timeout, 'command_timeout': command_timeout,
                               'tls': 'starttls', 'quit_after': 'starttls'})
         except ProbeOptionError as exc:
-            raise ValueError(str(exc).replace('port:', 'smtp_port:', 1) if exc.option == 'port' else str(exc))
+            raise ValueError(str(exc).replace('port:', 'smtp_port:', 1) if exc.option == 'port' else str(exc)) from exc
         self.ca_path = ca_path
         self.smtp_port = smtp_port
         self.helo_name = helo_name
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         if isinstance(https_timeout, bool) or not isinstance(https_timeout, (int, float)) or not 0 < https_timeout <= 3600:
-            raise ValueError('https_timeout: %r is out of range (more than 0, at most 3600 seconds)' % (https_timeout,))
+            raise ValueError(f'https_timeout: {https_timeout!r} is out of range (more than 0, at most 3600 seconds)')
         self.https_timeout = https_timeout
 
 
@@ -69,7 +68,7 @@ def _server_label(options):
     return ', '.join('%s port %d' % (server, options.port) for server in servers)
 
 
-class PolicyRun(object):
+class PolicyRun:
     """One run over one or more domains; probes and lookups are shared between the domains of the run."""
 
     def __init__(self, options, probe_class=SmtpProbe):
@@ -154,7 +153,7 @@ class PolicyRun(object):
     def _mx_failure(self, check, record):
         return {'check': check, 'status': 'mx_lookup_failed', 'passed': False,
                 'diagnosis': policy_diagnosis(C.POLICY_MX_FAILED, 'mx', [
-                    'MX lookup of %s: %s' % (record['domain'], record['status']), record.get('error')])}
+                    'MX lookup of {}: {}'.format(record['domain'], record['status']), record.get('error')])}
 
     # --- MTA-STS ---------------------------------------------------------------------------------------------
 
@@ -162,7 +161,7 @@ class PolicyRun(object):
         entry = {'check': 'mta_sts', 'status': None, 'passed': False, 'mode': None, 'policy_id': None,
                  'max_age': None, 'mx_patterns': [], 'record': None, 'fetch': None, 'policy_errors': [],
                  'uncovered_mx': [], 'invalid_certificate_mx': [], 'mx': [], 'diagnosis': None}
-        reply = lookup(self.resolver, '_mta-sts.%s' % domain, 'TXT', self.options.dns.tcp)
+        reply = lookup(self.resolver, f'_mta-sts.{domain}', 'TXT', self.options.dns.tcp)
         entry['record_lookup'] = {key: reply[key] for key in ('name', 'outcome', 'nameserver', 'message')}
 
         def finish(status, condition, notes=()):
@@ -174,21 +173,21 @@ class PolicyRun(object):
             return finish('dns_failed', C.MTA_STS_DNS_FAILED, [reply['message']])
         text, problem = mta_sts.select_record(reply['records'])
         if text is None:
-            return finish('no_record', C.MTA_STS_NO_RECORD, [problem or '_mta-sts.%s: %s' % (
+            return finish('no_record', C.MTA_STS_NO_RECORD, [problem or '_mta-sts.{}: {}'.format(
                 domain, 'no v=STSv1 TXT record' if reply['outcome'] == 'answer' else reply['outcome'])])
         entry['record'] = text
         try:
             entry['policy_id'] = mta_sts.parse_record(text)['id']
         except ValueError as exc:
             return finish('record_invalid', C.MTA_STS_RECORD_INVALID, [str(exc)])
-        host = 'mta-sts.%s' % domain
+        host = f'mta-sts.{domain}'
         found, why = addresses(self.resolver, host, 'auto', self.options.dns.tcp)
         fetch = mta_sts.fetch_policy(domain, found, self.options.ca_path, self.options.https_timeout)
         if not found:
             fetch['message'] = why
         entry['fetch'] = dict((key, value) for key, value in fetch.items() if key != 'body')
         if not fetch['ok']:
-            why = '%s (reason: %s)' % (fetch['message'], fetch['reason'])
+            why = '{} (reason: {})'.format(fetch['message'], fetch['reason'])
             return finish('fetch_failed', C.MTA_STS_FETCH_FAILED, [why])
         policy, errors = mta_sts.parse_policy(fetch['body'])
         entry.update(mode=policy['mode'], max_age=policy['max_age'], mx_patterns=policy['mx'], policy_errors=errors)
@@ -215,7 +214,7 @@ class PolicyRun(object):
             entry['mx'].append(detail)
         if entry['uncovered_mx']:
             return finish('mx_not_covered', C.MTA_STS_MX_NOT_COVERED, [
-                'not covered by %s: %s' % (', '.join(policy['mx']), ', '.join(entry['uncovered_mx']))])
+                'not covered by {}: {}'.format(', '.join(policy['mx']), ', '.join(entry['uncovered_mx']))])
         notes = [self._tls_note(detail) for detail in entry['mx'] if not detail['certificate_valid']]
         if entry['invalid_certificate_mx'] and policy['mode'] == 'enforce':
             return finish('certificate_invalid', C.MTA_STS_CERTIFICATE_INVALID, notes)
@@ -227,21 +226,21 @@ class PolicyRun(object):
     def _tls_note(detail):
         probe = detail['probe']
         if probe is None:
-            return '%s: no address to probe' % detail['host']
+            return '{}: no address to probe'.format(detail['host'])
         if probe['starttls_offered'] is False:
-            return '%s [%s]: does not offer STARTTLS' % (detail['host'], probe['address'])
+            return '{} [{}]: does not offer STARTTLS'.format(detail['host'], probe['address'])
         if probe['verify_error']:
-            return '%s [%s]: %s (%s)' % (detail['host'], probe['address'], probe['verify_message'],
-                                         probe['verify_error'])
-        return '%s [%s]: no TLS session (%s)' % (detail['host'], probe['address'], probe['error_message'] or
-                                                 probe['error'])
+            return '{} [{}]: {} ({})'.format(detail['host'], probe['address'], probe['verify_message'],
+                                             probe['verify_error'])
+        return '{} [{}]: no TLS session ({})'.format(detail['host'], probe['address'], probe['error_message'] or
+                                                     probe['error'])
 
     # --- TLS-RPT ---------------------------------------------------------------------------------------------
 
     def _check_tlsrpt(self, domain, record, exchangers):
         entry = {'check': 'tlsrpt', 'status': None, 'passed': False, 'record': None, 'rua': [], 'rua_problems': [],
                  'diagnosis': None}
-        reply = lookup(self.resolver, '_smtp._tls.%s' % domain, 'TXT', self.options.dns.tcp)
+        reply = lookup(self.resolver, f'_smtp._tls.{domain}', 'TXT', self.options.dns.tcp)
 
         def finish(status, condition, notes=()):
             entry.update(status=status, passed=status == 'ok', diagnosis=policy_diagnosis(condition, 'tlsrpt', notes))
@@ -250,8 +249,7 @@ class PolicyRun(object):
             return finish('dns_failed', C.TLSRPT_DNS_FAILED, [reply['message']])
         text, problem = tlsrpt.select_record(reply['records'])
         if text is None:
-            return finish('no_record', C.TLSRPT_NO_RECORD, [problem or '_smtp._tls.%s: no v=TLSRPTv1 TXT record'
-                                                            % domain])
+            return finish('no_record', C.TLSRPT_NO_RECORD, [problem or f'_smtp._tls.{domain}: no v=TLSRPTv1 TXT record'])
         entry['record'] = text
         try:
             parsed = tlsrpt.parse_record(text)
@@ -292,23 +290,21 @@ class PolicyRun(object):
             entry['mx'].append(self._dane_mx(resolver, exchanger))
         worst = max(entry['mx'], key=lambda detail: self.DANE_OUTCOMES[detail['status']][1]) if entry['mx'] else None
         status = worst['status'] if worst else 'no_tlsa'
-        notes = ['%s: %s' % (detail['host'], detail['note']) for detail in entry['mx'] if detail['note']]
+        notes = ['{}: {}'.format(detail['host'], detail['note']) for detail in entry['mx'] if detail['note']]
         if self.dnssec is None:
-            notes.append('no validating resolver named (dnssec_nameservers): the AD bit of %s is not trusted'
-                         % _server_label(self.options.dns))
+            notes.append(f'no validating resolver named (dnssec_nameservers): the AD bit of {_server_label(self.options.dns)} is not trusted')
         if entry['mx_authenticated'] is False:
-            notes.append('the MX records of %s are not DNSSEC-authenticated: RFC 7672 2.2.1 senders then skip DANE'
-                         % domain)
+            notes.append(f'the MX records of {domain} are not DNSSEC-authenticated: RFC 7672 2.2.1 senders then skip DANE')
         entry.update(status=status, passed=status == 'match',
                      diagnosis=policy_diagnosis(self.DANE_OUTCOMES[status][0], 'dane', notes))
         return entry
 
     def _dane_mx(self, resolver, exchanger):
-        name = '_25._tcp.%s' % exchanger['host']
+        name = '_25._tcp.{}'.format(exchanger['host'])
         reply = lookup(resolver, name, 'TLSA', (self.options.dnssec or self.options.dns).tcp)
         trusted = self.dnssec is not None and reply['authenticated']
         detail = {'host': exchanger['host'], 'tlsa_name': name, 'tlsa_lookup': reply['outcome'],
-                  'answered_by': '%s port %s' % (reply['nameserver'], reply['port']) if reply['nameserver'] else None,
+                  'answered_by': '{} port {}'.format(reply['nameserver'], reply['port']) if reply['nameserver'] else None,
                   'ad_bit': reply['authenticated'], 'authenticated': trusted,
                   'tlsa': [dane.describe(item) for item in reply['records']], 'status': None, 'matched': None,
                   'tried': [], 'untried': [], 'skipped': [], 'note': None, 'probe': None}
@@ -318,7 +314,7 @@ class PolicyRun(object):
         if not reply['records']:
             detail['status'] = 'no_tlsa'
             if reply['outcome'] == 'nxdomain' or reply['outcome'] == 'nodata':
-                detail['note'] = '%s: %s%s' % (name, reply['outcome'], ' (authenticated denial)' if trusted else '')
+                detail['note'] = '{}: {}{}'.format(name, reply['outcome'], ' (authenticated denial)' if trusted else '')
             return detail
         if not trusted:
             detail.update(status='not_authenticated', note='%d TLSA record(s) at %s, answer %s' % (
@@ -326,24 +322,24 @@ class PolicyRun(object):
                 else 'without the AD bit'))
             return detail
         if not exchanger['addresses']:
-            detail.update(status='tls_failed', note='%s has no address' % exchanger['host'])
+            detail.update(status='tls_failed', note='{} has no address'.format(exchanger['host']))
             return detail
         probe = self.probe(exchanger['host'], exchanger['addresses'][0])
         detail['probe'] = self.public_probe(probe)
         if probe['reached'] and probe['starttls_offered'] is False:
-            detail.update(status='starttls_missing', note='%s [%s] does not offer STARTTLS' % (
+            detail.update(status='starttls_missing', note='{} [{}] does not offer STARTTLS'.format(
                 exchanger['host'], probe['address']))
             return detail
         if not probe['_der']:
             problem = probe['error_message'] or probe['error']
-            detail.update(status='tls_failed', note='%s [%s]: %s' % (exchanger['host'], probe['address'], problem))
+            detail.update(status='tls_failed', note='{} [{}]: {}'.format(exchanger['host'], probe['address'], problem))
             return detail
         match = dane.match_tlsa(reply['records'], probe['_der'], probe['_chain'])
         note = match['note']
         if match['outcome'] == 'match':
-            note = 'matched %s' % match['matched']
+            note = 'matched {}'.format(match['matched'])
         elif match['outcome'] == 'no_match':
-            note = 'the certificate of %s [%s] (SHA-256 %s) matches none of: %s' % (
+            note = 'the certificate of {} [{}] (SHA-256 {}) matches none of: {}'.format(
                 exchanger['host'], probe['address'], (probe['certificate'] or {}).get('sha256'),
                 '; '.join(match['tried']))
         detail.update(status=match['outcome'], matched=match['matched'], tried=match['tried'],

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the three checks share: their diagnosis dicts, and DNS questions for TXT, TLSA and addresses with the
@@ -6,7 +5,7 @@ answering server and the AD bit kept."""
 
 from __future__ import annotations
 
-from .catalog import POLICY
+from .._diagnosis import diagnose
 
 try:
     import dns.exception
@@ -19,29 +18,17 @@ except ImportError:
 else:
     HAS_DNSPYTHON = True
 
-_BY_CONDITION = dict((entry['match']['error'], entry) for entry in POLICY)
 # EDNS buffer size of the DNSSEC questions (the DNS flag day 2020 value).
 EDNS_PAYLOAD = 1232
 
 
 def policy_diagnosis(condition, step, notes=()):
-    """The diagnosis dict of a condition, shaped as the classifier's (diagnose()) results."""
-    entry = _BY_CONDITION[condition]
-    return {
-        'status': entry['status'],
-        'step': step,
-        'code': None,
-        'enhanced': None,
-        'error': condition,
-        'category': entry['category'],
-        'summary': entry['summary'],
-        'causes': list(entry['causes']),
-        'remedy': entry['remedy'],
-        'notes': list(entry.get('notes', ())) + [note for note in notes if note],
-        'references': list(entry['references']),
-        'vendor': None,
-        'matched_by': 'error',
-    }
+    """The diagnosis dict of a condition (catalog.POLICY, indexed by the shared classifier), with ``notes`` added."""
+    result = diagnose(step=step, error=condition)
+    if result['matched_by'] != 'error':
+        raise KeyError(condition)
+    result['notes'].extend(note for note in notes if note)
+    return result
 
 
 def dnssec_resolver(resolver):
@@ -97,7 +84,7 @@ def lookup(resolver, name, rdtype, tcp=False):
         response = responses[0] if responses else None
         outcome.update(outcome='nxdomain', nameserver=_server(None, resolver),
                        authenticated=bool(response is not None and response.flags & dns.flags.AD),
-                       message='%s does not exist (NXDOMAIN)' % outcome['name'])
+                       message='{} does not exist (NXDOMAIN)'.format(outcome['name']))
         return outcome
     except dns.resolver.NoNameservers as exc:
         errors = list((getattr(exc, 'kwargs', None) or {}).get('errors') or [])
@@ -105,14 +92,14 @@ def lookup(resolver, name, rdtype, tcp=False):
                                                  and item[4].rcode() == dns.rcode.SERVFAIL) for item in errors)
         problem = 'SERVFAIL' if servfail else exc
         outcome.update(outcome='servfail' if servfail else 'error', nameserver=_server(None, resolver),
-                       message='no nameserver could answer %s %s (%s)' % (outcome['name'], rdtype, problem))
+                       message='no nameserver could answer {} {} ({})'.format(outcome['name'], rdtype, problem))
         return outcome
     except dns.exception.Timeout:
         outcome.update(outcome='timeout', nameserver=_server(None, resolver),
-                       message='no answer for %s %s within %g s' % (outcome['name'], rdtype, resolver.lifetime))
+                       message='no answer for {} {} within {:g} s'.format(outcome['name'], rdtype, resolver.lifetime))
         return outcome
     except (dns.exception.DNSException, OSError, EOFError) as exc:
-        outcome.update(message='%s %s: %s: %s' % (outcome['name'], rdtype, type(exc).__name__, exc))
+        outcome.update(message='{} {}: {}: {}'.format(outcome['name'], rdtype, type(exc).__name__, exc))
         return outcome
     response = getattr(answer, 'response', None)
     rrset = answer.rrset
@@ -133,4 +120,4 @@ def addresses(resolver, host, ip_version='auto', tcp=False):
             problems.append(reply['message'] or reply['outcome'])
     if found:
         return found, None
-    return [], '; '.join(sorted(set(problems))) or '%s has no address record' % host.rstrip('.')
+    return [], '; '.join(sorted(set(problems))) or '{} has no address record'.format(host.rstrip('.'))

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """DANE for SMTP (RFC 7672, RFC 6698): TLSA records matched against the certificates a server presented.

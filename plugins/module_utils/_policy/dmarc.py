@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """DMARC (RFC 7489): the record at _dmarc.<domain>, its tags, and whether external report addresses are
@@ -36,7 +35,7 @@ def _report_uris(tag, value):
         match = _URI_SIZE.match(raw)
         uri = match.group(1)
         if not re.match(r'^[A-Za-z][A-Za-z0-9+.-]*:', uri):
-            raise DmarcSyntaxError('%s: %r is not a URI (mailto:address)' % (tag, raw))
+            raise DmarcSyntaxError(f'{tag}: {raw!r} is not a URI (mailto:address)')
         entry = {'uri': uri, 'scheme': uri.split(':', 1)[0].lower(), 'address': None, 'domain': None,
                  'max_size': None}
         if match.group(2):
@@ -45,7 +44,7 @@ def _report_uris(tag, value):
             address = uri.split(':', 1)[1]
             local, _at_sign, domain = address.rpartition('@')
             if not local or not domain or '.' not in domain:
-                raise DmarcSyntaxError('%s: %r is not a mail address' % (tag, address))
+                raise DmarcSyntaxError(f'{tag}: {address!r} is not a mail address')
             entry['address'] = address
             entry['domain'] = domain.lower().rstrip('.')
         uris.append(entry)
@@ -64,10 +63,10 @@ def parse_record(record):
             continue
         match = _TAG.match(part)
         if not match:
-            raise DmarcSyntaxError('%r is not tag=value' % part)
+            raise DmarcSyntaxError(f'{part!r} is not tag=value')
         name, value = match.group(1).lower(), match.group(2).strip()
         if name in tags:
-            raise DmarcSyntaxError('tag %s appears twice' % name)
+            raise DmarcSyntaxError(f'tag {name} appears twice')
         tags[name] = value
         order.append(name)
     if not order or order[0] != 'v' or tags['v'] != 'DMARC1':
@@ -80,27 +79,27 @@ def parse_record(record):
     for name in ('p', 'sp'):
         if name in tags:
             if tags[name].lower() not in POLICIES:
-                raise DmarcSyntaxError('%s=%s: expected one of %s' % (name, tags[name], ', '.join(POLICIES)))
+                raise DmarcSyntaxError('{}={}: expected one of {}'.format(name, tags[name], ', '.join(POLICIES)))
             parsed[name] = tags[name].lower()
     parsed.setdefault('sp', parsed['p'])
     parsed['sp_explicit'] = 'sp' in tags
     pct = tags.get('pct', '100')
     if not pct.isdigit() or int(pct) > 100:
-        raise DmarcSyntaxError('pct=%s: expected a whole number 0..100' % pct)
+        raise DmarcSyntaxError(f'pct={pct}: expected a whole number 0..100')
     parsed['pct'] = int(pct)
     for name in ('adkim', 'aspf'):
         value = tags.get(name, 'r').lower()
         if value not in ALIGNMENT:
-            raise DmarcSyntaxError('%s=%s: expected r (relaxed) or s (strict)' % (name, tags[name]))
+            raise DmarcSyntaxError(f'{name}={tags[name]}: expected r (relaxed) or s (strict)')
         parsed[name] = value
     fo = tags.get('fo', '0')
     if any(part.strip() not in _FO_VALUES for part in fo.split(':')):
-        raise DmarcSyntaxError('fo=%s: expected 0, 1, d or s, separated by colons' % fo)
+        raise DmarcSyntaxError(f'fo={fo}: expected 0, 1, d or s, separated by colons')
     parsed['fo'] = fo
     parsed['rf'] = tags.get('rf', 'afrf').lower()
     ri = tags.get('ri', '86400')
     if not ri.isdigit():
-        raise DmarcSyntaxError('ri=%s: expected seconds' % ri)
+        raise DmarcSyntaxError(f'ri={ri}: expected seconds')
     parsed['ri'] = int(ri)
     parsed['rua'] = _report_uris('rua', tags['rua']) if tags.get('rua') else []
     parsed['ruf'] = _report_uris('ruf', tags['ruf']) if tags.get('ruf') else []
@@ -123,9 +122,9 @@ def check_dmarc(resolver, domain, organizational_domain=None):
     query)."""
     outcome = {'domain': domain, 'status': 'ok', 'condition': None, 'message': None, 'record': None,
                'found_at': None, 'policy': None, 'applied_policy': None, 'warnings': [], 'report_authorization': []}
-    names = ['_dmarc.%s' % domain]
+    names = [f'_dmarc.{domain}']
     if organizational_domain and organizational_domain != domain:
-        names.append('_dmarc.%s' % organizational_domain)
+        names.append(f'_dmarc.{organizational_domain}')
     for name in names:
         reply = lookup(resolver, name, 'TXT')
         if reply['outcome'] in ('servfail', 'timeout', 'error'):
@@ -140,7 +139,7 @@ def check_dmarc(resolver, domain, organizational_domain=None):
             outcome.update(record=found[0], found_at=name)
             break
     if outcome['record'] is None:
-        outcome.update(status='none', condition='dmarc_none', message='no v=DMARC1 record at %s' % ' or '.join(names))
+        outcome.update(status='none', condition='dmarc_none', message='no v=DMARC1 record at {}'.format(' or '.join(names)))
         return outcome
     try:
         policy = parse_record(outcome['record'])
@@ -163,7 +162,7 @@ def check_dmarc(resolver, domain, organizational_domain=None):
         if not destination or destination in checked or not _external(destination, domain, organizational_domain):
             continue
         checked.add(destination)
-        query = '%s._report._dmarc.%s' % (organizational_domain or domain, destination)
+        query = f'{organizational_domain or domain}._report._dmarc.{destination}'
         reply = lookup(resolver, query, 'TXT')
         if reply['outcome'] in ('servfail', 'timeout', 'error'):
             outcome.update(status='temperror', condition='dmarc_dns_failed', message=reply['message'])

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Egress identity of a sending server: what a receiver checks about the address it sees before it reads the mail.
@@ -54,7 +53,7 @@ def check_egress(resolver, address, helo_name=None, sender_domain=None, sender=N
         problems.append(ptr['message'])
     elif not ptr['records']:
         conditions.append(EGRESS_NO_PTR)
-        found[EGRESS_NO_PTR] = '%s has no PTR record (%s: %s)' % (ip, ptr['name'], ptr['outcome'])
+        found[EGRESS_NO_PTR] = '{} has no PTR record ({}: {})'.format(ip, ptr['name'], ptr['outcome'])
     validated = []
     for name in ptr['records']:
         reply = _forward(resolver, name, ip)
@@ -68,7 +67,7 @@ def check_egress(resolver, address, helo_name=None, sender_domain=None, sender=N
     if ptr['records'] and not validated and EGRESS_DNS_FAILED not in conditions:
         conditions.append(EGRESS_FCRDNS_MISMATCH)
         found[EGRESS_FCRDNS_MISMATCH] = '; '.join(
-            '%s resolves to %s' % (name, ', '.join(result['forward'][name]) or 'nothing')
+            '{} resolves to {}'.format(name, ', '.join(result['forward'][name]) or 'nothing')
             for name in ptr['records'])
     if helo_name:
         helo = result['helo']
@@ -91,9 +90,9 @@ def check_egress(resolver, address, helo_name=None, sender_domain=None, sender=N
             if helo['how'] == 'address_literal':
                 seen = 'an address literal, not a name'
             else:
-                seen = 'resolves to %s, PTR name %s' % (', '.join(helo['addresses']) or 'nothing',
-                                                        result['ptr_name'] or '(none)')
-            found[EGRESS_HELO_MISMATCH] = 'EHLO %s: %s' % (helo_name, seen)
+                seen = 'resolves to {}, PTR name {}'.format(', '.join(helo['addresses']) or 'nothing',
+                                                            result['ptr_name'] or '(none)')
+            found[EGRESS_HELO_MISMATCH] = f'EHLO {helo_name}: {seen}'
     if sender_domain:
         spf = check_host(resolver, str(ip), sender_domain, sender, helo_name)
         result['spf'] = spf
@@ -101,9 +100,9 @@ def check_egress(resolver, address, helo_name=None, sender_domain=None, sender=N
             problems.append(spf['message'])
         if spf['result'] != 'pass':
             conditions.append(EGRESS_SPF_NOT_AUTHORIZED)
-            found[EGRESS_SPF_NOT_AUTHORIZED] = 'SPF of %s for %s: %s%s' % (
-                sender_domain, ip, spf['result'], (' (%s)' % spf['message']) if spf['message'] else
-                (' (by %s)' % spf['mechanism'] if spf['mechanism'] else ''))
+            found[EGRESS_SPF_NOT_AUTHORIZED] = 'SPF of {} for {}: {}{}'.format(
+                sender_domain, ip, spf['result'], (' ({})'.format(spf['message'])) if spf['message'] else
+                (' (by {})'.format(spf['mechanism']) if spf['mechanism'] else ''))
     if problems and EGRESS_DNS_FAILED not in conditions:
         conditions.append(EGRESS_DNS_FAILED)
     if EGRESS_DNS_FAILED in conditions:
@@ -112,6 +111,6 @@ def check_egress(resolver, address, helo_name=None, sender_domain=None, sender=N
     findings = [sender_diagnosis(condition, 'egress', found.get(condition)) for condition in conditions]
     result.update(conditions=conditions, passed=not conditions, findings=findings,
                   diagnosis=findings[0] if findings else sender_diagnosis(
-                      EGRESS_OK, 'egress', '%s is %s (PTR, forward and EHLO agree)%s' % (
+                      EGRESS_OK, 'egress', '{} is {} (PTR, forward and EHLO agree){}'.format(
                           ip, result['ptr_name'], ', SPF pass' if result['spf'] else '')))
     return result

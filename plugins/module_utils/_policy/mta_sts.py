@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """MTA-STS (RFC 8461): the _mta-sts TXT record, the policy fetched over HTTPS, and how the MX set meets it.
@@ -40,16 +39,16 @@ def parse_record(text):
     if fields and fields[-1] == '':
         fields.pop()
     if not fields or fields[0].replace(' ', '') != 'v=' + RECORD_VERSION:
-        raise ValueError('the record must start with v=%s' % RECORD_VERSION)
+        raise ValueError(f'the record must start with v={RECORD_VERSION}')
     record = {'version': RECORD_VERSION, 'id': None, 'extensions': {}}
     for field in fields[1:]:
         key, sep, value = field.partition('=')
         key, value = key.strip(), value.strip()
         if not sep or not _FIELD_NAME_RE.match(key):
-            raise ValueError('field %r is not name=value' % field)
+            raise ValueError(f'field {field!r} is not name=value')
         if key == 'id':
             if not _ID_RE.match(value):
-                raise ValueError('id %r must be 1 to 32 letters or digits' % value)
+                raise ValueError(f'id {value!r} must be 1 to 32 letters or digits')
             record['id'] = value
         else:
             record['extensions'][key] = value
@@ -77,9 +76,9 @@ def check_pattern(pattern):
     if labels and labels[0] == '*':
         labels = labels[1:]
         if len(labels) < 2:
-            raise ValueError('mx pattern %r: a wildcard needs at least two labels after *.' % pattern)
+            raise ValueError(f'mx pattern {pattern!r}: a wildcard needs at least two labels after *.')
     if not labels or not all(_LABEL_RE.match(label) for label in labels):
-        raise ValueError('mx pattern %r is not a host name or *.host name' % pattern)
+        raise ValueError(f'mx pattern {pattern!r} is not a host name or *.host name')
     return name
 
 
@@ -116,9 +115,9 @@ def parse_policy(text):
         else:
             policy['extensions'][key] = value
     if policy['version'] != RECORD_VERSION:
-        errors.append('version must be %s (got %r)' % (RECORD_VERSION, policy['version']))
+        errors.append('version must be {} (got {!r})'.format(RECORD_VERSION, policy['version']))
     if policy['mode'] not in MODES:
-        errors.append('mode must be one of %s (got %r)' % (', '.join(MODES), policy['mode']))
+        errors.append('mode must be one of {} (got {!r})'.format(', '.join(MODES), policy['mode']))
     max_age = policy['max_age']
     if max_age is None:
         errors.append('max_age is missing')
@@ -128,7 +127,7 @@ def parse_policy(text):
     else:
         policy['max_age'] = int(max_age)
     if policy['mode'] in ('enforce', 'testing') and not policy['mx'] and not any('mx pattern' in e for e in errors):
-        errors.append('mode %s needs at least one mx line' % policy['mode'])
+        errors.append('mode {} needs at least one mx line'.format(policy['mode']))
     return policy, errors
 
 
@@ -158,11 +157,11 @@ def fetch_policy(domain, addresses, ca_path=None, timeout=10.0, port=443, opener
     """GET https://mta-sts.<domain>/.well-known/mta-sts.txt from the first address that answers, the certificate
     checked for mta-sts.<domain>. Returns a dict: url, host, address, ok, reason (one of FETCH_REASONS or None),
     message, http_status, content_type, size, body (text, only when ok)."""
-    host = 'mta-sts.%s' % _clean_host(domain)
-    fetch = {'url': 'https://%s%s' % (host, POLICY_PATH), 'host': host, 'address': None, 'ok': False, 'reason': None,
+    host = f'mta-sts.{_clean_host(domain)}'
+    fetch = {'url': f'https://{host}{POLICY_PATH}', 'host': host, 'address': None, 'ok': False, 'reason': None,
              'message': None, 'http_status': None, 'content_type': None, 'size': None, 'body': None}
     if not addresses:
-        fetch.update(reason='dns', message='%s has no address record' % host)
+        fetch.update(reason='dns', message=f'{host} has no address record')
         return fetch
     context = client_context(True, ca_path)
     failures = []
@@ -181,18 +180,16 @@ def fetch_policy(domain, addresses, ca_path=None, timeout=10.0, port=443, opener
             return _fetch_over(sock, context, host, fetch, timeout)
         except ssl.SSLCertVerificationError as exc:
             condition, message = classify_verify_error(exc)
-            fetch.update(reason='tls', message='certificate of %s at %s not valid: %s (%s)' % (
-                host, address, message, condition))
+            fetch.update(reason='tls', message=f'certificate of {host} at {address} not valid: {message} ({condition})')
             return fetch
         except (ssl.SSLError, ssl.CertificateError) as exc:
-            fetch.update(reason='tls', message='TLS with %s at %s failed: %s' % (host, address, exc))
+            fetch.update(reason='tls', message=f'TLS with {host} at {address} failed: {exc}')
             return fetch
         except socket.timeout:
-            fetch.update(reason='timeout', message='%s at %s did not answer within %g s' % (host, address, timeout))
+            fetch.update(reason='timeout', message=f'{host} at {address} did not answer within {timeout:g} s')
             return fetch
         except (OSError, http.client.HTTPException) as exc:
-            fetch.update(reason='connect', message='HTTPS to %s at %s failed: %s: %s' % (host, address,
-                                                                                         type(exc).__name__, exc))
+            fetch.update(reason='connect', message=f'HTTPS to {host} at {address} failed: {type(exc).__name__}: {exc}')
             return fetch
         finally:
             sock.close()
@@ -205,8 +202,8 @@ def _fetch_over(sock, context, host, fetch, timeout):
     sock.settimeout(timeout)
     tls = context.wrap_socket(sock, server_hostname=host)
     try:
-        request = ('GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mailops.mailflow tls_policy\r\nAccept: text/plain\r\n'
-                   'Connection: close\r\n\r\n' % (POLICY_PATH, host))
+        request = (f'GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailops.mailflow tls_policy\r\nAccept: text/plain\r\n'
+                   'Connection: close\r\n\r\n')
         tls.sendall(request.encode('ascii'))
         response = http.client.HTTPResponse(tls, method='GET')
         response.begin()
@@ -216,7 +213,7 @@ def _fetch_over(sock, context, host, fetch, timeout):
             location = response.getheader('Location')
             fetch.update(reason='http_status', message='%s answered HTTP %d %s%s (a policy needs 200; senders follow '
                          'no redirects)' % (fetch['url'], response.status, response.reason,
-                                            ' to %s' % location if location else ''))
+                                            f' to {location}' if location else ''))
             return fetch
         body = response.read(MAX_POLICY_BYTES + 1)
         fetch['size'] = len(body)
@@ -224,8 +221,7 @@ def _fetch_over(sock, context, host, fetch, timeout):
             fetch.update(reason='size', size=None, message='the policy is larger than %d bytes' % MAX_POLICY_BYTES)
             return fetch
         if not content_type_ok(fetch['content_type']):
-            fetch.update(reason='content_type', message='the policy is served as %r, not text/plain'
-                         % fetch['content_type'])
+            fetch.update(reason='content_type', message='the policy is served as {!r}, not text/plain'.format(fetch['content_type']))
             return fetch
         try:
             fetch['body'] = body.decode('utf-8')

@@ -1,11 +1,10 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Diagnosis entries of the sender identity checks (SPF, DMARC, egress identity) and of the SMTP smuggling check:
 data, in the main catalog's entry format (``match: {'error': <condition>}``), like ``catalog.POLICY``.
 
-``sender_diagnosis`` builds the dict the classifier's ``diagnose()`` returns. The classifier can index SENDER as
-one more kind of entries; until it does, the checks build their diagnoses here.
+The shared classifier (``_diagnosis``) indexes SENDER as its kind ``sender``; ``sender_diagnosis`` asks it and adds
+what the check saw (``detail``).
 """
 
 from __future__ import annotations
@@ -305,25 +304,15 @@ SENDER = (
     },
 )
 
-_BY_CONDITION = dict((entry['match']['error'], entry) for entry in SENDER)
-
 
 def sender_diagnosis(condition, step, detail=None, notes=()):
-    """The diagnosis dict of a condition, shaped as the classifier's results, with ``detail`` (what was seen)."""
-    entry = _BY_CONDITION[condition]
-    return {
-        'status': entry['status'],
-        'step': step,
-        'code': None,
-        'enhanced': None,
-        'error': condition,
-        'category': entry['category'],
-        'summary': entry['summary'],
-        'detail': detail,
-        'causes': list(entry['causes']),
-        'remedy': entry['remedy'],
-        'notes': [note for note in notes if note],
-        'references': list(entry['references']),
-        'vendor': None,
-        'matched_by': 'error',
-    }
+    """The diagnosis dict of a condition (SENDER, indexed by the shared classifier), with ``detail`` (what was seen)
+    and ``notes`` added."""
+    # imported here: the classifier's catalog imports this module's data
+    from .._diagnosis import diagnose
+    result = diagnose(step=step, error=condition)
+    if result['matched_by'] != 'error':
+        raise KeyError(condition)
+    result['detail'] = detail
+    result['notes'].extend(note for note in notes if note)
+    return result

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Option checks shared by sender_policy, egress_identity and smtp_smuggling: each raises OptionError naming the
@@ -32,14 +31,14 @@ def domain_option(option, value):
     try:
         return normalize_domain(value)
     except ValueError as exc:
-        raise OptionError(option, str(exc))
+        raise OptionError(option, str(exc)) from exc
 
 
 def address_option(option, value):
     try:
         return str(ipaddress.ip_address(value.strip().strip('[]')))
     except (ValueError, AttributeError):
-        raise OptionError(option, '%r is not an IPv4 or IPv6 address' % (value,))
+        raise OptionError(option, f'{value!r} is not an IPv4 or IPv6 address') from None
 
 
 def name_option(value):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The sender policy of a mail domain: SPF (``spf.analyze``) and DMARC (``dmarc.check_dmarc``) as one result with
@@ -82,34 +81,34 @@ def sender_policy_summary(result):
         if spf['passed']:
             parts.append('SPF ok (%d/%d lookups, %s)' % (spf['lookup_count'], spf['lookup_limit'], spf['all'] or 'no all'))
         else:
-            parts.append('SPF %s: %s (%s)' % (spf['diagnosis']['error'], spf['diagnosis']['summary'],
-                                              spf['diagnosis']['detail']))
+            parts.append('SPF {}: {} ({})'.format(spf['diagnosis']['error'], spf['diagnosis']['summary'],
+                                                  spf['diagnosis']['detail']))
     if dmarc is not None:
         if dmarc['passed']:
-            parts.append('DMARC p=%s%s' % (dmarc['applied_policy'], ' (%s)' % ', '.join(dmarc['warnings'])
-                                           if dmarc['warnings'] else ''))
+            parts.append('DMARC p={}{}'.format(dmarc['applied_policy'], ' ({})'.format(', '.join(dmarc['warnings']))
+                                               if dmarc['warnings'] else ''))
         else:
-            parts.append('DMARC %s: %s (%s)' % (dmarc['diagnosis']['error'], dmarc['diagnosis']['summary'],
-                                                dmarc['diagnosis']['detail']))
-    return '%s: %s' % (result['domain'], '; '.join(parts))
+            parts.append('DMARC {}: {} ({})'.format(dmarc['diagnosis']['error'], dmarc['diagnosis']['summary'],
+                                                    dmarc['diagnosis']['detail']))
+    return '{}: {}'.format(result['domain'], '; '.join(parts))
 
 
 def egress_summary(result):
     """'198.51.100.25 (mta1.contoso.com): PTR, FCrDNS, EHLO and SPF ok' or the failed conditions."""
-    label = '%s (%s)' % (result['address'], result['ptr_name'] or 'no PTR')
+    label = '{} ({})'.format(result['address'], result['ptr_name'] or 'no PTR')
     if result['passed']:
-        return '%s: PTR, forward-confirmed reverse DNS, EHLO name%s agree' % (
+        return '{}: PTR, forward-confirmed reverse DNS, EHLO name{} agree'.format(
             label, ' and SPF' if result['spf'] else '')
-    failures = ['%s: %s' % (finding['error'], finding['detail']) for finding in result['findings']]
-    return '%s: %s' % (label, '; '.join(failures))
+    failures = ['{}: {}'.format(finding['error'], finding['detail']) for finding in result['findings']]
+    return '{}: {}'.format(label, '; '.join(failures))
 
 
 def smuggling_summary(result):
     """'mx1.contoso.com:25 exposed to <LF>.<LF>, ...' or 'safe against N sequences'."""
-    label = '%s:%s' % (result['host'], result['port'])
+    label = '{}:{}'.format(result['host'], result['port'])
     names = dict((entry['name'], entry['sequence']) for entry in result['sequences'])
     if result['verdict'] == 'exposed':
-        return '%s is exposed to SMTP smuggling: it ended the data at %s' % (
+        return '{} is exposed to SMTP smuggling: it ended the data at {}'.format(
             label, ', '.join(names[name] for name in result['exposed']))
     if result['verdict'] == 'inconclusive':
         reasons = [entry['reason'] for entry in result['sequences'] if entry['verdict'] == 'inconclusive']

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """SPF (RFC 7208) on dnspython: the record's syntax, its DNS-lookup count, and check_host() for one address.
@@ -47,7 +46,7 @@ class SpfPermError(Exception):
     """A condition that makes check_host() return permerror; ``condition`` names the diagnosis."""
 
     def __init__(self, condition, message):
-        super(SpfPermError, self).__init__(message)
+        super().__init__(message)
         self.condition = condition
 
 
@@ -68,17 +67,17 @@ def name_lookup(resolver, name, rdtype):
     try:
         answer = resolver.resolve(dns.name.from_text(name), rdtype, raise_on_no_answer=False, search=False)
     except dns.resolver.NXDOMAIN:
-        outcome.update(outcome='nxdomain', message='%s does not exist (NXDOMAIN)' % outcome['name'])
+        outcome.update(outcome='nxdomain', message='{} does not exist (NXDOMAIN)'.format(outcome['name']))
         return outcome
     except dns.resolver.NoNameservers as exc:
-        outcome.update(outcome='servfail', message='no nameserver could answer %s %s (%s)' % (outcome['name'], rdtype, exc))
+        outcome.update(outcome='servfail', message='no nameserver could answer {} {} ({})'.format(outcome['name'], rdtype, exc))
         return outcome
     except dns.exception.Timeout:
         outcome.update(outcome='timeout',
-                       message='no answer for %s %s within %g s' % (outcome['name'], rdtype, resolver.lifetime))
+                       message='no answer for {} {} within {:g} s'.format(outcome['name'], rdtype, resolver.lifetime))
         return outcome
     except (dns.exception.DNSException, OSError, EOFError) as exc:
-        outcome.update(message='%s %s: %s: %s' % (outcome['name'], rdtype, type(exc).__name__, exc))
+        outcome.update(message='{} {}: {}: {}'.format(outcome['name'], rdtype, type(exc).__name__, exc))
         return outcome
     rrset = answer.rrset
     if rrset is None:
@@ -113,35 +112,35 @@ def expand(text, context, exp=False):
         if match.group(5) is not None:
             literal = {'%': '%', '_': ' ', '-': '%20'}.get(match.group(5))
             if literal is None:
-                raise SpfPermError('spf_syntax_error', 'bad macro %r in %r' % (match.group(0), text))
+                raise SpfPermError('spf_syntax_error', f'bad macro {match.group(0)!r} in {text!r}')
             out.append(literal)
             continue
         letter, digits, reverse, delimiters = match.group(1), match.group(2), match.group(3), match.group(4)
         key = letter.lower()
         if key in _EXP_ONLY and not exp:
-            raise SpfPermError('spf_syntax_error', 'macro %%{%s} is allowed in exp= only (%r)' % (letter, text))
+            raise SpfPermError('spf_syntax_error', f'macro %{{{letter}}} is allowed in exp= only ({text!r})')
         if key == 'v':
             value = 'ip6' if context.get('ip') is not None and context['ip'].version == 6 else 'in-addr'
         elif key == 'i':
             if context.get('ip') is None:
-                raise LookupError('%%{%s} needs the address' % letter)
+                raise LookupError(f'%{{{letter}}} needs the address')
             value = _ip_macro(context['ip'])
         elif key == 'p':
             value = 'unknown'
         else:
             value = context.get(key)
             if value is None:
-                raise LookupError('%%{%s} needs a value the check does not have' % letter)
-        parts = re.split('[%s]' % re.escape(delimiters or '.'), value)
+                raise LookupError(f'%{{{letter}}} needs a value the check does not have')
+        parts = re.split('[{}]'.format(re.escape(delimiters or '.')), value)
         if reverse:
             parts.reverse()
         if digits:
             if int(digits) == 0:
-                raise SpfPermError('spf_syntax_error', 'macro %r keeps zero labels' % match.group(0))
+                raise SpfPermError('spf_syntax_error', f'macro {match.group(0)!r} keeps zero labels')
             parts = parts[-int(digits):]
         value = '.'.join(parts)
         if letter.isupper():
-            value = re.sub(r'[^A-Za-z0-9\-._~]', lambda m: ''.join('%%%02X' % b for b in m.group(0).encode('utf-8')),
+            value = re.sub(r'[^A-Za-z0-9\-._~]', lambda m: ''.join(f'%{b:02X}' for b in m.group(0).encode('utf-8')),
                            value)
         out.append(value)
     out.append(text[position:])
@@ -154,17 +153,17 @@ def expand(text, context, exp=False):
 
 def _check_domain_spec(spec, term):
     if not spec:
-        raise SpfPermError('spf_syntax_error', '%r: empty domain-spec' % term)
+        raise SpfPermError('spf_syntax_error', f'{term!r}: empty domain-spec')
     if '%' in spec:
         literal = _MACRO.sub('', spec)
     else:
         literal = spec
     if any(ord(char) < 0x21 or ord(char) > 0x7e for char in literal):
-        raise SpfPermError('spf_syntax_error', '%r: the domain-spec has a character outside visible ASCII' % term)
+        raise SpfPermError('spf_syntax_error', f'{term!r}: the domain-spec has a character outside visible ASCII')
     if '%' not in spec:
         labels = spec.rstrip('.').split('.')
         if len(labels) < 2 or not _TOPLABEL.match(labels[-1]):
-            raise SpfPermError('spf_syntax_error', '%r: %r is not a domain name with a top-level label' % (term, spec))
+            raise SpfPermError('spf_syntax_error', f'{term!r}: {spec!r} is not a domain name with a top-level label')
 
 
 def _cidr(text, limit, term):
@@ -182,7 +181,7 @@ def _split_cidr(value, term):
     spec, rest = value[:slash], value[slash:]
     match = re.match(r'^(?:/(\d+))?(?://(\d+))?$', rest)
     if not match or not (match.group(1) or match.group(2)):
-        raise SpfPermError('spf_syntax_error', '%r: bad CIDR length %r' % (term, rest))
+        raise SpfPermError('spf_syntax_error', f'{term!r}: bad CIDR length {rest!r}')
     if match.group(1):
         cidr4 = _cidr(match.group(1), 32, term)
     if match.group(2):
@@ -207,11 +206,11 @@ def parse_record(record):
             value = modifier.group(2)
             if name in ('redirect', 'exp'):
                 if name in seen_modifiers:
-                    raise SpfPermError('spf_syntax_error', '%r: %s= appears more than once' % (text, name))
+                    raise SpfPermError('spf_syntax_error', f'{text!r}: {name}= appears more than once')
                 seen_modifiers.add(name)
                 _check_domain_spec(value, text)
             elif not _MODIFIER_NAME.match(name):
-                raise SpfPermError('spf_syntax_error', '%r: bad modifier name' % text)
+                raise SpfPermError('spf_syntax_error', f'{text!r}: bad modifier name')
             terms.append({'kind': 'modifier', 'name': name, 'qualifier': None, 'value': value, 'cidr4': None,
                           'cidr6': None, 'network': None, 'text': text})
             continue
@@ -223,20 +222,20 @@ def parse_record(record):
         name = match.group(1).lower() if match else ''
         rest = match.group(2) if match else body
         if name not in MECHANISMS:
-            raise SpfPermError('spf_syntax_error', '%r: unknown mechanism' % text)
+            raise SpfPermError('spf_syntax_error', f'{text!r}: unknown mechanism')
         term = {'kind': 'mechanism', 'name': name, 'qualifier': qualifier, 'value': None, 'cidr4': None,
                 'cidr6': None, 'network': None, 'text': text}
         if name == 'all':
             if rest:
-                raise SpfPermError('spf_syntax_error', '%r: all takes no argument' % text)
+                raise SpfPermError('spf_syntax_error', f'{text!r}: all takes no argument')
         elif name in ('include', 'exists'):
             if not rest.startswith(':'):
-                raise SpfPermError('spf_syntax_error', '%r: %s needs ":domain"' % (text, name))
+                raise SpfPermError('spf_syntax_error', f'{text!r}: {name} needs ":domain"')
             term['value'] = rest[1:]
             _check_domain_spec(term['value'], text)
         elif name in ('a', 'mx'):
             if rest and rest[0] not in ':/':
-                raise SpfPermError('spf_syntax_error', '%r: unknown mechanism' % text)
+                raise SpfPermError('spf_syntax_error', f'{text!r}: unknown mechanism')
             spec = rest[1:] if rest.startswith(':') else rest
             value, term['cidr4'], term['cidr6'] = _split_cidr(spec, text)
             if rest.startswith(':'):
@@ -244,19 +243,19 @@ def parse_record(record):
                 term['value'] = value
         elif name == 'ptr':
             if rest and not rest.startswith(':'):
-                raise SpfPermError('spf_syntax_error', '%r: unknown mechanism' % text)
+                raise SpfPermError('spf_syntax_error', f'{text!r}: unknown mechanism')
             if rest:
                 term['value'] = rest[1:]
                 _check_domain_spec(term['value'], text)
         else:
             if not rest.startswith(':'):
-                raise SpfPermError('spf_syntax_error', '%r: %s needs ":network"' % (text, name))
+                raise SpfPermError('spf_syntax_error', f'{text!r}: {name} needs ":network"')
             try:
                 network = ipaddress.ip_network(rest[1:], strict=False)
             except ValueError:
-                raise SpfPermError('spf_syntax_error', '%r: %r is not an %s network' % (text, rest[1:], name.upper()))
+                raise SpfPermError('spf_syntax_error', f'{text!r}: {rest[1:]!r} is not an {name.upper()} network') from None
             if network.version != int(name[-1]) or (name == 'ip4' and ':' in rest[1:]):
-                raise SpfPermError('spf_syntax_error', '%r: %r is not an %s network' % (text, rest[1:], name.upper()))
+                raise SpfPermError('spf_syntax_error', f'{text!r}: {rest[1:]!r} is not an {name.upper()} network')
             term['network'] = str(network)
         terms.append(term)
     return terms
@@ -267,7 +266,7 @@ def spf_records(texts):
     return [text for text in texts if text.lower() == 'v=spf1' or text.lower().startswith('v=spf1 ')]
 
 
-class SpfEvaluator(object):
+class SpfEvaluator:
     """One evaluation (one check_host() or one analyze()), with its lookup counters."""
 
     def __init__(self, resolver):
@@ -287,7 +286,7 @@ class SpfEvaluator(object):
         else:
             reply = lookup(self.resolver, name, rdtype)
         if reply['outcome'] in ('servfail', 'timeout', 'error'):
-            raise SpfTempError(reply['message'] or '%s %s: %s' % (name, rdtype, reply['outcome']))
+            raise SpfTempError(reply['message'] or '{} {}: {}'.format(name, rdtype, reply['outcome']))
         if void_counts and reply['outcome'] in ('nxdomain', 'nodata'):
             self.void_lookups += 1
             if self.void_lookups > VOID_LOOKUP_LIMIT:
@@ -323,7 +322,7 @@ class SpfEvaluator(object):
         try:
             return expand(spec, dict(context, d=domain)).rstrip('.')
         except LookupError as exc:
-            return LookupError('%r: %s' % (term['text'], exc))
+            return LookupError('{!r}: {}'.format(term['text'], exc))
 
     @staticmethod
     def _in_network(ip, address, term):
@@ -362,14 +361,13 @@ class SpfEvaluator(object):
                 continue
             target = self._target(term, context, domain)
             if isinstance(target, LookupError):
-                self.notes.append('%s (not evaluated)' % target)
+                self.notes.append(f'{target} (not evaluated)')
                 continue
             if name == 'include':
                 result, details = self.evaluate(ip, target, context, depth + 1)
                 # Errors inside raise; an included record without SPF is a permerror of the includer.
                 if result == 'none':
-                    raise SpfPermError('spf_include_without_record', '%r in the record of %s: %s has no SPF record'
-                                       % (term['text'], domain, target))
+                    raise SpfPermError('spf_include_without_record', '{!r} in the record of {}: {} has no SPF record'.format(term['text'], domain, target))
                 if result == 'pass' and ip is not None:
                     return QUALIFIERS[term['qualifier']], {'domain': domain, 'mechanism': term['text'],
                                                            'via': details}
@@ -381,12 +379,11 @@ class SpfEvaluator(object):
             entry['lookups'].append(redirect['text'])
             target = self._target(redirect, context, domain)
             if isinstance(target, LookupError):
-                self.notes.append('%s (not evaluated)' % target)
+                self.notes.append(f'{target} (not evaluated)')
                 return 'neutral', {'domain': domain, 'mechanism': None}
             result, details = self.evaluate(ip, target, context, depth + 1)
             if result == 'none':
-                raise SpfPermError('spf_include_without_record', '%r in the record of %s: %s has no SPF record'
-                                   % (redirect['text'], domain, target))
+                raise SpfPermError('spf_include_without_record', '{!r} in the record of {}: {} has no SPF record'.format(redirect['text'], domain, target))
             return result, details
         return 'neutral', {'domain': domain, 'mechanism': None}
 
@@ -431,7 +428,7 @@ class SpfEvaluator(object):
 
 
 def _context(domain, sender, helo, ip):
-    sender = sender or 'postmaster@%s' % domain
+    sender = sender or f'postmaster@{domain}'
     local, at_sign, sender_domain = sender.rpartition('@')
     if not at_sign:
         local, sender_domain = 'postmaster', sender
@@ -469,7 +466,7 @@ def analyze(resolver, domain):
     try:
         result, details = evaluator.evaluate(None, domain, _context(domain, None, None, None))
         if result == 'none':
-            outcome.update(status='none', condition='spf_none', message='%s has no SPF record' % domain)
+            outcome.update(status='none', condition='spf_none', message=f'{domain} has no SPF record')
         else:
             mechanism = details.get('mechanism')
             outcome['all'] = ('+' + mechanism) if mechanism == 'all' else mechanism

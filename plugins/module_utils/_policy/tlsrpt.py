@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """TLS-RPT (RFC 8460 3): the _smtp._tls TXT record and its rua report addresses. Pure functions."""
@@ -32,13 +31,13 @@ def check_rua(uri):
         address = unquote(parts.path)
         local, at, domain = address.rpartition('@')
         if not at or not _LOCAL_RE.match(local) or not _HOST_RE.match(domain.rstrip('.')):
-            return '%s: not a valid mailto: address' % uri
+            return f'{uri}: not a valid mailto: address'
         return None
     if scheme == 'https':
         if not parts.hostname or not _HOST_RE.match(parts.hostname.rstrip('.')):
-            return '%s: https: URI without a valid host name' % uri
+            return f'{uri}: https: URI without a valid host name'
         return None
-    return '%s: the scheme must be mailto: or https:' % uri
+    return f'{uri}: the scheme must be mailto: or https:'
 
 
 def parse_record(text):
@@ -48,13 +47,13 @@ def parse_record(text):
     while fields and fields[-1] == '':
         fields.pop()
     if not fields or fields[0].replace(' ', '') != 'v=' + RECORD_VERSION:
-        raise ValueError('the record must start with v=%s' % RECORD_VERSION)
+        raise ValueError(f'the record must start with v={RECORD_VERSION}')
     record = {'version': RECORD_VERSION, 'rua': None, 'rua_problems': [], 'extensions': {}}
     for field in fields[1:]:
         key, sep, value = field.partition('=')
         key, value = key.strip(), value.strip()
         if not sep or not _FIELD_NAME_RE.match(key):
-            raise ValueError('field %r is not name=value' % field)
+            raise ValueError(f'field {field!r} is not name=value')
         if key == 'rua':
             if record['rua'] is not None:
                 raise ValueError('rua is given twice')

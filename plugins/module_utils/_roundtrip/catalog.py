@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a round trip's outcome means: the diagnosis entries (data) and the rule that picks one.
@@ -93,7 +92,7 @@ def choose(facts):
     for category, when in RULES:
         if all(facts.get(key) == value for key, value in when.items()):
             return category
-    raise ValueError('no rule matches %r' % (facts,))
+    raise ValueError(f'no rule matches {facts!r}')
 
 
 class _Blank(dict):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One round trip: open the mailbox, send a message marked with a token, wait for it, read its path, clean up.
@@ -45,7 +44,7 @@ def smtp_options(options, token):
     headers = dict(options['headers'])
     headers[TOKEN_HEADER] = token
     values.update(mail_from=options['sender'], rcpt_to=[options['recipient']], send_message=True,
-                  content={'subject': '%s %s' % (options['subject'], token), 'body': BODY, 'headers': headers},
+                  content={'subject': '{} {}'.format(options['subject'], token), 'body': BODY, 'headers': headers},
                   deadline=options.get('deadline') or 60.0)
     if options['via'] != 'mx':
         values.update(host=options['host'], port=options['port'])
@@ -67,13 +66,13 @@ def mailbox_view(box):
 
 def plan_text(options):
     box = options['mailbox']
-    where = ('the MX of %s' % options['recipient'].rsplit('@', 1)[1] if options['via'] == 'mx'
-             else '%s %s:%s' % (options['via'], options['host'], options['port']))
-    at = ('imap%s://%s@%s:%s' % ('s' if box['tls'] == 'implicit' else '', box['username'], box['host'], box['port'])
-          if box['type'] == 'imap' else 'maildir:%s' % box['path'])
-    return ('would send a message marked with a new token from %s to %s through %s, then wait up to %s s for it in '
-            '%s (folders %s)%s' % (options['sender'], options['recipient'], where, options['timeout'], at,
-                                   ', '.join(box['folders']), ' and remove it' if options['cleanup'] else ''))
+    where = ('the MX of {}'.format(options['recipient'].rsplit('@', 1)[1]) if options['via'] == 'mx'
+             else '{} {}:{}'.format(options['via'], options['host'], options['port']))
+    at = ('imap{}://{}@{}:{}'.format('s' if box['tls'] == 'implicit' else '', box['username'], box['host'], box['port'])
+          if box['type'] == 'imap' else 'maildir:{}'.format(box['path']))
+    return ('would send a message marked with a new token from {} to {} through {}, then wait up to {} s for it in '
+            '{} (folders {}){}'.format(options['sender'], options['recipient'], where, options['timeout'], at,
+                                       ', '.join(box['folders']), ' and remove it' if options['cleanup'] else ''))
 
 
 def _trim_smtp(result, exchanger=None):
@@ -108,7 +107,7 @@ def prepare_send(options, token, probe=run_probe, route_probe=RouteProbe):
         try:
             checked = validate_options(values)
         except ProbeOptionError as exc:
-            raise RoundtripOptionError(exc.option, exc.problem)
+            raise RoundtripOptionError(exc.option, exc.problem) from exc
 
         def send_direct():
             result = probe(checked)
@@ -120,7 +119,7 @@ def prepare_send(options, token, probe=run_probe, route_probe=RouteProbe):
                          ip_version=options.get('ip_version') or 'auto')
         run = route_probe([domain], values, mx, mode='first_success', port=options['port'])
     except (RouteOptionError, ProbeOptionError) as exc:
-        raise RoundtripOptionError(exc.option, str(exc))
+        raise RoundtripOptionError(exc.option, str(exc)) from exc
 
     def send_mx():
         outcome = run.run()[0]
@@ -132,7 +131,7 @@ def prepare_send(options, token, probe=run_probe, route_probe=RouteProbe):
             return {'passed': False, 'message_accepted': False, 'queued_as': None, 'steps': [], 'tls': {},
                     'transcript': [], 'target': {'host': domain, 'port': options['port']},
                     'diagnosis': dict(verdict, step=verdict.get('step') or 'mx')}, None, []
-        exchanger = '%s [%s]' % (chosen.get('exchanger'), chosen.get('address'))
+        exchanger = '{} [{}]'.format(chosen.get('exchanger'), chosen.get('address'))
         return chosen, exchanger, list(run.warnings) + list(chosen.pop('warnings', None) or [])
     return send_mx
 
@@ -148,11 +147,11 @@ def _details(result, options):
         'latency_s': result.get('latency_s'),
         'hop_count': len(result.get('hops') or []),
         'mailbox_error': (result.get('mailbox_error') or {}).get('message'),
-        'server': smtp.get('exchanger') or '%s:%s' % (
+        'server': smtp.get('exchanger') or '{}:{}'.format(
             options.get('server_name') or target.get('host') or options.get('host'), target.get('port') or options.get('port')),
         'step': diagnosis.get('step'),
-        'reply': ' (%s)' % ' '.join(str(part) for part in (code, diagnosis.get('enhanced')) if part) if code else (
-            ' (%s)' % diagnosis['error'] if diagnosis.get('error') else ''),
+        'reply': ' ({})'.format(' '.join(str(part) for part in (code, diagnosis.get('enhanced')) if part)) if code else (
+            ' ({})'.format(diagnosis['error']) if diagnosis.get('error') else ''),
         'smtp_summary': diagnosis.get('summary'),
         'timeout': options['timeout'],
         'queued_as': result.get('queued_as') or '(no queue id given)',
@@ -168,8 +167,8 @@ def _details(result, options):
 def _notes(result, facts, details):
     notes = []
     if facts['accepted'] and not facts['delivered']:
-        notes.append('last seen: %s accepted it as %s; no later hop is known (the message never arrived, so no '
-                     'Received header can tell)' % (details['server'], details['queued_as']))
+        notes.append('last seen: {} accepted it as {}; no later hop is known (the message never arrived, so no '
+                     'Received header can tell)'.format(details['server'], details['queued_as']))
     if result.get('removed') is False and result.get('remove_note'):
         notes.append(result['remove_note'])
     return notes
@@ -258,7 +257,7 @@ def _deliver(options, token, mailbox, send, result, facts, monotonic, wall, slee
         try:
             found = mailbox.find(token, box['folders'])
         except MailboxError as exc:
-            warning = 'mailbox: %s; retried until the timeout' % exc
+            warning = f'mailbox: {exc}; retried until the timeout'
             if warning not in result['warnings']:
                 result['warnings'].append(warning)
             found = None
@@ -285,7 +284,7 @@ def _deliver(options, token, mailbox, send, result, facts, monotonic, wall, slee
         try:
             removed, note = mailbox.remove(found)
         except MailboxError as exc:
-            removed, note = False, 'removing the test message failed: %s' % exc
+            removed, note = False, f'removing the test message failed: {exc}'
         result['removed'] = removed
         result['remove_note'] = note
     else:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where a round trip waits: an IMAP account (stdlib imaplib, verified TLS, LOGIN) or a Maildir on this host.
@@ -23,7 +22,7 @@ _UID_RE = re.compile(rb'UID (\d+)')
 
 class MailboxError(Exception):
     def __init__(self, condition, message):
-        super(MailboxError, self).__init__(message)
+        super().__init__(message)
         self.condition = condition
 
 
@@ -33,18 +32,18 @@ def header_fields(raw):
 
 
 def _quote(folder):
-    return '"%s"' % folder.replace('\\', '\\\\').replace('"', '\\"')
+    return '"{}"'.format(folder.replace('\\', '\\\\').replace('"', '\\"'))
 
 
 def _ok(reply, what):
     status, data = reply
     if status != 'OK':
         text = b' '.join(item for item in data if isinstance(item, bytes)).decode('utf-8', 'replace')
-        raise MailboxError('imap_%s_failed' % what, '%s: %s %s' % (what, status, text))
+        raise MailboxError(f'imap_{what}_failed', f'{what}: {status} {text}')
     return data
 
 
-class ImapMailbox(object):
+class ImapMailbox:
     """One IMAP session. ``tls``: implicit (993) or starttls (143)."""
 
     kind = 'imap'
@@ -82,11 +81,11 @@ class ImapMailbox(object):
                 _starttls(imap, context, self.server_name)
         except ssl.SSLCertVerificationError as exc:
             raise MailboxError('imap_tls_verify_failed', 'TLS certificate of %s:%d does not verify: %s'
-                               % (self.host, self.port, exc.verify_message or exc))
+                               % (self.host, self.port, exc.verify_message or exc)) from exc
         except (ssl.SSLError, imaplib.IMAP4.error) as exc:
-            raise MailboxError('imap_tls_failed', 'TLS with %s:%d failed: %s' % (self.host, self.port, exc))
+            raise MailboxError('imap_tls_failed', 'TLS with %s:%d failed: %s' % (self.host, self.port, exc)) from exc
         except (OSError, socket.timeout) as exc:
-            raise MailboxError('imap_connect_failed', 'cannot connect to %s:%d: %s' % (self.host, self.port, exc))
+            raise MailboxError('imap_connect_failed', 'cannot connect to %s:%d: %s' % (self.host, self.port, exc)) from exc
         self._imap = imap
         sock = imap.sock
         sock.settimeout(self.command_timeout)
@@ -96,10 +95,10 @@ class ImapMailbox(object):
         except imaplib.IMAP4.error as exc:
             self.close()
             # imaplib's text is the server's reply, which does not carry the password.
-            raise MailboxError('imap_login_failed', 'login as %s refused: %s' % (self.username, _text(exc)))
+            raise MailboxError('imap_login_failed', f'login as {self.username} refused: {_text(exc)}') from exc
         except (OSError, socket.timeout) as exc:
             self.close()
-            raise MailboxError('imap_connect_failed', 'connection lost during login: %s' % exc)
+            raise MailboxError('imap_connect_failed', f'connection lost during login: {exc}') from exc
         try:
             # The capabilities before login may lack what is offered after it (UIDPLUS on Dovecot).
             data = _ok(imap.capability(), 'capability')
@@ -115,9 +114,9 @@ class ImapMailbox(object):
                 status, _data = self._imap.select(_quote(folder))
                 if status != 'OK':
                     continue
-                data = _ok(self._imap.uid('SEARCH', None, 'HEADER', TOKEN_HEADER, '"%s"' % token), 'search')
+                data = _ok(self._imap.uid('SEARCH', None, 'HEADER', TOKEN_HEADER, f'"{token}"'), 'search')
             except (OSError, socket.timeout, imaplib.IMAP4.abort) as exc:
-                raise MailboxError('imap_connection_lost', 'connection lost while searching %s: %s' % (folder, exc))
+                raise MailboxError('imap_connection_lost', f'connection lost while searching {folder}: {exc}') from exc
             uids = (data[0] or b'').split()
             if uids:
                 return folder, uids[-1].decode('ascii')
@@ -187,7 +186,7 @@ def _starttls(imap, context, server_name):
     imap._get_capabilities()
 
 
-class MaildirMailbox(object):
+class MaildirMailbox:
     """A Maildir++ tree on this host: INBOX is the top, folder X is ``.X`` (Dovecot, Courier, Postfix virtual)."""
 
     kind = 'maildir'
@@ -198,14 +197,14 @@ class MaildirMailbox(object):
         self.tls_info = None
 
     def describe(self):
-        return 'maildir:%s' % self.path
+        return f'maildir:{self.path}'
 
     def _folder_dir(self, folder):
         return self.path if folder.upper() == 'INBOX' else os.path.join(self.path, '.' + folder)
 
     def open(self):
         if not os.path.isdir(os.path.join(self.path, 'new')) or not os.path.isdir(os.path.join(self.path, 'cur')):
-            raise MailboxError('maildir_missing', '%s is not a Maildir (no new/ and cur/)' % self.path)
+            raise MailboxError('maildir_missing', f'{self.path} is not a Maildir (no new/ and cur/)')
         return self
 
     def find(self, token, folders):

@@ -17,6 +17,7 @@ import threading
 
 from .._diagnosis import errors
 from .._dns.validate import port_in_name, to_ascii_name
+from .detail import DETAILS
 from .message import MessageTemplate
 
 STEP_NAMES = ('connect', 'banner', 'ehlo', 'helo', 'starttls', 'ehlo_tls', 'auth', 'mail', 'rcpt', 'data', 'message', 'rset', 'quit')
@@ -91,6 +92,7 @@ CHOICE_OPTIONS = {
     'auth.mechanism': AUTH_MECHANISMS,
     'dsn.notify': NOTIFY_VALUES,
     'dsn.ret': RET_VALUES,
+    'detail': DETAILS,
 }
 
 

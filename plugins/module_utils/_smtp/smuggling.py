@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """SMTP smuggling test (SEC Consult 2023; CVE-2023-51764 Postfix, CVE-2023-51765 Sendmail, CVE-2023-51766 Exim).
@@ -60,17 +59,17 @@ def message_bytes(sequence, mail_from, rcpt_to, marker, helo):
     """The bytes written after the 354: first message, sequence, smuggled commands and message, real end, QUIT."""
     date = time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())
     first = CRLF.join(line.encode('utf-8') for line in (
-        'From: <%s>' % mail_from, 'To: <%s>' % rcpt_to, 'Date: %s' % date,
-        'Subject: mailflow smuggling test %s' % marker,
-        'Message-ID: <%s@%s>' % (marker, helo.strip('[]') or 'mailflow.invalid'), '',
+        f'From: <{mail_from}>', f'To: <{rcpt_to}>', f'Date: {date}',
+        f'Subject: mailflow smuggling test {marker}',
+        'Message-ID: <{}@{}>'.format(marker, helo.strip('[]') or 'mailflow.invalid'), '',
         'A test of end-of-data handling (SMTP smuggling). What follows the non-standard sequence must stay',
-        'part of this message. Marker: %s' % marker))
+        f'part of this message. Marker: {marker}'))
     smuggled = CRLF.join(line.encode('utf-8') for line in (
-        'MAIL FROM:<%s>' % mail_from, 'RCPT TO:<%s>' % rcpt_to, 'DATA',
-        'From: <%s>' % mail_from, 'To: <%s>' % rcpt_to, 'Date: %s' % date,
-        'Subject: mailflow smuggled message %s' % marker, '',
+        f'MAIL FROM:<{mail_from}>', f'RCPT TO:<{rcpt_to}>', 'DATA',
+        f'From: <{mail_from}>', f'To: <{rcpt_to}>', f'Date: {date}',
+        f'Subject: mailflow smuggled message {marker}', '',
         'This message was smuggled: the server ended the first message at a non-standard sequence.',
-        'Marker: %s' % marker))
+        f'Marker: {marker}'))
     return first + sequence + smuggled + CRLF + b'.' + CRLF + b'QUIT' + CRLF
 
 
@@ -78,7 +77,7 @@ class SmugglingProbe(SmtpProbe):
     """SmtpProbe whose transaction sends one smuggling test instead of a message."""
 
     def __init__(self, options, sequence, marker, **kwargs):
-        super(SmugglingProbe, self).__init__(options, **kwargs)
+        super().__init__(options, **kwargs)
         self.sequence = sequence
         self.marker = marker
         self.codes = None
@@ -87,9 +86,9 @@ class SmugglingProbe(SmtpProbe):
 
     def _transaction(self):
         options = self.options
-        if self._exchange([_command('mail', 'MAIL FROM:<%s>' % options['mail_from'])])[0].code // 100 != 2:
+        if self._exchange([_command('mail', 'MAIL FROM:<{}>'.format(options['mail_from']))])[0].code // 100 != 2:
             return
-        if self._exchange([_command('rcpt', 'RCPT TO:<%s>' % options['rcpt_to'][0])])[0].code // 100 != 2:
+        if self._exchange([_command('rcpt', 'RCPT TO:<{}>'.format(options['rcpt_to'][0]))])[0].code // 100 != 2:
             return
         if self._exchange([_DATA])[0].code != 354:
             return
@@ -146,7 +145,7 @@ def probe_sequence(options, sequence, marker, **kwargs):
     return {'name': name, 'sequence': display, 'verdict': verdict, 'ended_at_sequence': ended,
             'smuggled_accepted': accepted, 'replies': probe.replies,
             'reason': None if verdict != 'inconclusive' else (
-                '%s: %s' % (failed[-1]['name'], failed[-1]['error_message'] or ' '.join(failed[-1]['lines'] or []))
+                '{}: {}'.format(failed[-1]['name'], failed[-1]['error_message'] or ' '.join(failed[-1]['lines'] or []))
                 if failed else 'no reply after the message'),
             'source_address': raw['target']['source_address'], 'address': raw['target']['address'],
             'steps': [_step_summary(step) for step in raw['steps']], 'transcript': raw['transcript'],
@@ -154,7 +153,7 @@ def probe_sequence(options, sequence, marker, **kwargs):
 
 
 def new_marker():
-    return 'mailflow-smuggling-%s' % secrets.token_hex(6)
+    return f'mailflow-smuggling-{secrets.token_hex(6)}'
 
 
 def run_smuggling(options, sequences=SEQUENCE_NAMES, marker=None, **kwargs):
@@ -163,7 +162,7 @@ def run_smuggling(options, sequences=SEQUENCE_NAMES, marker=None, **kwargs):
     (exposed when any sequence is, else inconclusive when any is, else safe)."""
     marker = marker or new_marker()
     chosen = [entry for entry in SEQUENCES if entry[0] in sequences]
-    results = [probe_sequence(options, entry, '%s-%s' % (marker, entry[0]), **kwargs) for entry in chosen]
+    results = [probe_sequence(options, entry, f'{marker}-{entry[0]}', **kwargs) for entry in chosen]
     by_verdict = dict((verdict, [result['name'] for result in results if result['verdict'] == verdict])
                       for verdict in VERDICTS)
     verdict = 'exposed' if by_verdict['exposed'] else ('inconclusive' if by_verdict['inconclusive'] else 'safe')

@@ -9,13 +9,21 @@
         the baseline diff holds exactly the regressions of HOST's outbound checks, nothing else changed
     check_fleet.py counters STATUS_JSON KIND:HOST...
         the nft rule of each listed fault matched packets (the firewall really was in the path)
+    check_fleet.py newrows REPORT_DIR FACTS_DIR INVENTORY_JSON
+        the round trip (roles/roundtrip) and the egress check (roles/outbound) of every transport host: the round
+        trip delivered into INBOX where the host can reach mx1 and the mailbox, and failed where a fault stops it;
+        egress matches the arranged reverse DNS (matching, missing, mismatched PTR; DNS failure on the dead-DNS
+        host), in the facts (Ansible's fact cache) and in report.json, report.md, report.html and report.xml
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
 import sys
+from xml.etree import ElementTree
 
 # The guide's causes for a failed OPEN, each as the observation that identifies it. A record is a check of
 # report.json; `others_passed` means the same check passed from another host (so the destination is fine).
@@ -38,6 +46,11 @@ FAULT_CAUSE = {
     "wrong-port": "wrong port",
 }
 ODD_PORT_NOTE = re.compile(r"Port \d+ is not a usual SMTP port")
+# Faults that stop a transport host's round trip (via mx: SMTP to port 25, and the mailbox name in the fleet DNS);
+# wrong-port is a mistake in the outbound checks' configuration only.
+ROUNDTRIP_BROKEN_BY = ("source-firewall", "dead-dns")
+# Checks whose expectations are not the guide's OPEN causes: the round trip and the egress identity (newrows).
+NEW_ROWS = ("roundtrip", "egress")
 
 failures = []
 
@@ -85,7 +98,7 @@ def check_faults(report_path, markdown_path, inventory_path):
     expected = {}
     for kind, host in faults:
         if host in inventory["all"]["children"]["transport"]["hosts"]:
-            broken = [record for record in records if record["host"] == host]
+            broken = [record for record in records if record["host"] == host and record["check"] == "delivery"]
             check(len(broken) >= 2, "%s %s: only %d checks on that host" % (kind, host, len(broken)))
         else:
             mx_name = [name for name in mx_hosts if name.split(".")[0] == host][0]
@@ -98,6 +111,8 @@ def check_faults(report_path, markdown_path, inventory_path):
     for record in records:
         key = (record["host"], record["id"])
         where = "%s %s" % key
+        if record["check"] in NEW_ROWS:
+            continue  # check_new_rows
         if key not in expected:
             # A check a fault does not touch passes, except the later checks of a broken MX, which the
             # inbound role skips (no record).
@@ -116,12 +131,13 @@ def check_faults(report_path, markdown_path, inventory_path):
     # Every cause told apart: five faults, five different causes, each from a different observation.
     check({FAULT_CAUSE[kind] for kind, _host in faults} == set(FAULT_CAUSE.values()),
           "the arranged faults do not cover the five causes: %s" % faults)
-    broken_hosts = sorted({record["host"] for record in records if not record["passed"]})
+    broken_hosts = sorted({record["host"] for record in records if record["status"] == "fail"})
     check(report["summary"]["verdict"] == "failed", "verdict %s" % report["summary"]["verdict"])
     check(sorted(report["summary"]["failed_hosts"]) == broken_hosts, "failed_hosts %s, records say %s"
           % (report["summary"]["failed_hosts"], broken_hosts))
-    check(report["summary"]["failed"] == len(expected), "summary.failed %s, expected %d"
-          % (report["summary"]["failed"], len(expected)))
+    new_failed = [record for record in records if record["check"] in NEW_ROWS and record["status"] == "fail"]
+    check(report["summary"]["failed"] == len(expected) + len(new_failed), "summary.failed %s, expected %d + %d"
+          % (report["summary"]["failed"], len(expected), len(new_failed)))
     # The Markdown a person reads names every broken host (transport host or MX).
     with open(markdown_path, encoding="utf-8") as handle:
         markdown = handle.read()
@@ -132,8 +148,9 @@ def check_faults(report_path, markdown_path, inventory_path):
 def check_regression(diff_path, report_path, host):
     diff, report = load(diff_path), load(report_path)
     regressions = [change for change in diff["changes"] if change["kind"] == "regression"]
+    # The DROP stops the host's deliveries and its round trip; its egress identity (DNS only) stays as it was.
     outbound = sorted(record["id"] for record in report["checks"]
-                      if record["host"] == host and record["role"] == "outbound")
+                      if record["host"] == host and record["check"] in ("delivery", "roundtrip"))
     check(diff["verdict"] == "regressed", "diff verdict %s" % diff["verdict"])
     check(len(outbound) >= 2, "%s has only %d outbound checks" % (host, len(outbound)))
     check(sorted(change["id"] for change in regressions) == outbound and all(
@@ -147,7 +164,7 @@ def check_regression(diff_path, report_path, host):
         check(diff["counts"][kind] == 0, "diff counts %s = %s" % (kind, diff["counts"][kind]))
     check(diff["counts"]["regression"] == len(outbound), "diff counts regression %s" % diff["counts"]["regression"])
     for record in report["checks"]:
-        if record["host"] == host:
+        if record["host"] == host and record["check"] == "delivery":
             check(causes_of(record, report["checks"]) == ["source firewall"],
                   "%s %s after the DROP observed as %s" % (host, record["id"], causes_of(record, report["checks"])))
     print("ok  baseline diff: %s" % diff["line"])
@@ -161,11 +178,113 @@ def check_counters(status_path, wanted):
         print("ok  %s: the nft rule matched %s packets" % (item, matched.get(item)))
 
 
+def cached_facts(facts_dir, host):
+    """ansible_facts of one host from Ansible's jsonfile fact cache (ANSIBLE_CACHE_PLUGIN=jsonfile)."""
+    pattern = re.compile(r"(^|_)%s$" % host)
+    paths = [path for path in glob.glob(os.path.join(facts_dir, "*")) if pattern.search(os.path.basename(path))]
+    if not check(len(paths) == 1, "fact cache of %s: %s" % (host, paths)):
+        return {}
+    data = load(paths[0])
+    payload = data.get("__payload__", data)
+    return json.loads(payload) if isinstance(payload, str) else payload
+
+
+def expected_egress(host, fleet_vars, faults_of):
+    """(passes, first condition) the arranged reverse DNS gives the host's sending address."""
+    if "dead-dns" in faults_of.get(host, []):
+        return False, "egress_dns_failed"
+    ptr = fleet_vars["mailflow_fleet_ptr"][host]
+    if ptr is None:
+        return False, "egress_no_ptr"
+    if ptr != "%s.%s" % (host, fleet_vars["mailflow_fleet_org_domain"]):
+        return False, "egress_fcrdns_mismatch"
+    return True, None
+
+
+def check_new_rows(report_dir, facts_dir, inventory_path):
+    report, inventory = load(os.path.join(report_dir, "report.json")), load(inventory_path)
+    fleet_vars = inventory["all"]["vars"]
+    transport = inventory["all"]["children"]["transport"]["hosts"]
+    faults_of = {}
+    for item in fleet_vars["mailflow_fleet_fault_list"]:
+        faults_of.setdefault(item["host"], []).append(item["kind"])
+    records = report["checks"]
+    with open(os.path.join(report_dir, "report.md"), encoding="utf-8") as handle:
+        markdown = handle.read()
+    with open(os.path.join(report_dir, "report.html"), encoding="utf-8") as handle:
+        html = handle.read()
+    junit = ElementTree.parse(os.path.join(report_dir, "report.xml")).getroot()
+    cases = {}
+    for case in junit.iter("testcase"):
+        cases.setdefault((case.get("classname"), case.get("name")), []).append(case)
+    cases_by_host = {}
+    for (classname, name), found in cases.items():
+        cases_by_host.setdefault(classname.split(".")[1] if classname.count(".") >= 2 else "", []).append((name, found))
+
+    outcomes = {"egress": set()}
+    for host in sorted(transport):
+        facts = cached_facts(facts_dir, host).get("mailflow") or {}
+        # The round trip: one fact entry and one report row per host, labelled by the roundtrip role.
+        want_delivered = not any(kind in ROUNDTRIP_BROKEN_BY for kind in faults_of.get(host, []))
+        entry = (facts.get("roundtrip") or {}).get("roundtrip:kate@fabrikam.test") or {}
+        check(entry.get("labels", {}).get("check") == "roundtrip", "%s: no roundtrip fact entry" % host)
+        check(bool(entry.get("delivered")) == want_delivered and bool(entry.get("passed")) == want_delivered,
+              "%s roundtrip: delivered %s passed %s, want %s (%s)" % (host, entry.get("delivered"), entry.get("passed"),
+                                                                      want_delivered, (entry.get("diagnosis") or {}).get("category")))
+        if want_delivered:
+            check(entry.get("folder") == "INBOX" and (entry.get("hops") or []) and entry.get("latency_s") is not None,
+                  "%s roundtrip: folder %s, hops %s, latency %s" % (host, entry.get("folder"), entry.get("hops"),
+                                                                    entry.get("latency_s")))
+        rows = [record for record in records if record["host"] == host and record["check"] == "roundtrip"]
+        check(len(rows) == 1 and rows[0]["status"] == ("pass" if want_delivered else "fail"),
+              "%s roundtrip rows in report.json: %s" % (host, [(row["id"], row["status"]) for row in rows]))
+        junit_cases = [found for name, found in cases_by_host.get(host, []) if name.startswith("roundtrip")]
+        check(len(junit_cases) == 1 and len(junit_cases[0]) == 1 and (
+            junit_cases[0][0].find("failure") is None) == want_delivered,
+            "%s roundtrip in report.xml: %d test cases, failure %s" % (
+                host, len(junit_cases), [case.find("failure") is not None for found in junit_cases for case in found]))
+        outcome = ("delivered to %s in %s s" % (entry.get("folder"), entry.get("latency_s")) if want_delivered
+                   else "not delivered, as arranged")
+        print("ok  %-4s roundtrip  %s (%s)" % (host, outcome, (entry.get("diagnosis") or {}).get("category")))
+
+        # Egress identity: the facts, then the report row where the report has the section.
+        passes, condition = expected_egress(host, fleet_vars, faults_of)
+        egress = (facts.get("egress") or {}).get("outbound:egress") or {}
+        check(egress.get("labels", {}).get("check") == "egress", "%s: no egress fact entry" % host)
+        check(egress.get("passed") == passes and (egress.get("conditions") or [None])[0] == condition,
+              "%s egress: passed %s conditions %s, want %s %s"
+              % (host, egress.get("passed"), egress.get("conditions"), passes, condition))
+        if condition != "egress_dns_failed":
+            ptr = fleet_vars["mailflow_fleet_ptr"][host]
+            check(egress.get("address") == inventory["all"]["children"]["transport"]["hosts"][host]["ansible_host"],
+                  "%s egress address %s" % (host, egress.get("address")))
+            check(egress.get("ptr_name") == ptr and egress.get("fcrdns") == passes,
+                  "%s egress: ptr_name %s fcrdns %s, want %s %s"
+                  % (host, egress.get("ptr_name"), egress.get("fcrdns"), ptr, passes))
+            check((egress.get("spf") or {}).get("result") == "pass", "%s egress SPF %s" % (host, egress.get("spf")))
+        outcomes["egress"].add(condition or "pass")
+        rows = [record for record in records if record["host"] == host and record["check"] == "egress"]
+        if any(record["check"] == "egress" for record in records):
+            check(len(rows) == 1 and rows[0]["status"] == ("pass" if passes else "optional_fail"),
+                  "%s egress rows in report.json: %s" % (host, [(row["id"], row["status"]) for row in rows]))
+            check(any(name.startswith("egress") for name, _found in cases_by_host.get(host, [])),
+                  "%s: no egress test case in report.xml" % host)
+        print("ok  %-4s egress     %s (PTR %s)" % (host, condition or "pass", egress.get("ptr_name")))
+    check(outcomes["egress"] >= {"pass", "egress_no_ptr", "egress_fcrdns_mismatch"},
+          "the fleet shows matching, missing and mismatched PTRs: %s" % sorted(outcomes["egress"]))
+    for word in ("roundtrip", "kate@fabrikam.test") + (("egress",) if any(
+            record["check"] == "egress" for record in records) else ()):
+        check(word in markdown, "report.md does not show %s" % word)
+        check(word in html, "report.html does not show %s" % word)
+
+
 def main(argv):
     if len(argv) >= 4 and argv[0] == "faults":
         check_faults(*argv[1:4])
     elif len(argv) == 4 and argv[0] == "regression":
         check_regression(*argv[1:4])
+    elif len(argv) == 4 and argv[0] == "newrows":
+        check_new_rows(*argv[1:4])
     elif len(argv) >= 3 and argv[0] == "counters":
         check_counters(argv[1], argv[2:])
     else:

@@ -3,10 +3,13 @@
 #   1. fleetctl up: 6 transport hosts and an Internet vantage (sshd each), MX hosts and DNS in an "internet"
 #      namespace, and the standard faults (source firewall th2, dead DNS th3, wrong port th4, destination
 #      firewall edge2, service down edge3);
-#   2. change_window pre (inbound from the vantage, outbound on every transport host, forks 8): the report names
-#      each broken host with the guide's cause, told apart by what was observed; the baseline is saved;
-#   3. a DROP of outbound 25 added on the healthy th5, change_window post: the baseline diff holds exactly th5's
-#      regressions;
+#   2. change window pre (window.yml: the round trip from every transport host to the fleet's IMAP mailbox, then
+#      change_window: inbound from the vantage, outbound with the egress check on every transport host, forks 8):
+#      the report names each broken host with the guide's cause, told apart by what was observed; the round trip
+#      and egress rows (matching, missing and mismatched PTRs) are in the facts and in the HTML, Markdown and JUnit
+#      reports; the baseline is saved;
+#   3. a DROP of outbound 25 added on the healthy th5, change window post: the baseline diff holds exactly th5's
+#      regressions (its deliveries and its round trip);
 #   4. fleetctl down (also on failure, from the EXIT trap): no namespace and no fleet process left.
 # By hand: PATH="$PWD/.venv/bin:$PATH" tests/integration/targets/fleet/runme.sh (files go to a temporary directory).
 set -euo pipefail
@@ -95,7 +98,10 @@ change_window() {
     # ansible-playbook runs in the fleet's controller namespace; returns its exit code
     local phase=$1
     set +e
-    "$fleetctl" exec -- ansible-playbook mailops.mailflow.change_window -i "$inventory" -f 8 \
+    # Ansible's jsonfile fact cache keeps every host's facts for check_fleet.py (the egress and round-trip entries).
+    mkdir -p "$out/$phase-facts"
+    "$fleetctl" exec -- env ANSIBLE_CACHE_PLUGIN=jsonfile ANSIBLE_CACHE_PLUGIN_CONNECTION="$out/$phase-facts" \
+        ansible-playbook "$target_dir/window.yml" -i "$inventory" -f 8 \
         -e "@$target_dir/vars.yml" -e "phase=$phase" -e "mailflow_report_dir=$out/$phase" \
         -e "mailflow_baseline_file=$out/baseline.json" 2>&1 | tee "$out/$phase.log"
     local rc=${PIPESTATUS[0]}
@@ -114,12 +120,14 @@ rc=0
 change_window pre || rc=$?
 expect_failed_play "$rc" pre
 "$python" "$target_dir/check_fleet.py" faults "$out/pre/report.json" "$out/pre/report.md" "$inventory"
+"$python" "$target_dir/check_fleet.py" newrows "$out/pre" "$out/pre-facts" "$inventory"
 
 "$fleetctl" fault add source-firewall th5
 rc=0
 change_window post || rc=$?
 expect_failed_play "$rc" post
 "$python" "$target_dir/check_fleet.py" regression "$out/post/baseline-diff.json" "$out/post/report.json" th5
+"$python" "$target_dir/check_fleet.py" newrows "$out/post" "$out/post-facts" "$inventory"
 
 "$fleetctl" status --json >"$out/status.json"
 "$python" "$target_dir/check_fleet.py" counters "$out/status.json" source-firewall:th2 source-firewall:th5 \

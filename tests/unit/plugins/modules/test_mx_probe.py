@@ -36,9 +36,12 @@ def lab(monkeypatch):
         yield mta
 
 
-def run(capsys, args, check_mode=False):
+def run(capsys, args, check_mode=False, whole=True):
     if check_mode:
         args = dict(args, _ansible_check_mode=True)
+    if whole:
+        # These tests read the whole result and the facts; test_detail_* below run with the defaults.
+        args = dict({'detail': 'full', 'facts': True}, **args)
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             mx_probe.main()

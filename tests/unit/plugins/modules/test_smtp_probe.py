@@ -27,9 +27,12 @@ def server():
         yield scripted
 
 
-def run(capsys, args, check_mode=False):
+def run(capsys, args, check_mode=False, whole=True):
     if check_mode:
         args = dict(args, _ansible_check_mode=True)
+    if whole:
+        # These tests read the whole result and the facts; test_detail_* below run with the defaults.
+        args = dict({'detail': 'full', 'facts': True}, **args)
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             smtp_probe.main()
@@ -190,3 +193,28 @@ def test_labels_come_back_unchanged_in_result_and_facts(capsys, server):
 def test_labels_default_to_an_empty_dict(capsys, server):
     result, _out = run(capsys, guide_args(server))
     assert result['labels'] == {}
+
+
+def test_detail_defaults_to_a_summary_without_facts(capsys, server):
+    result, out = run(capsys, guide_args(server), whole=False)
+    assert 'ansible_facts' not in result
+    assert 'transcript' not in result and 'capabilities_before_tls' not in result
+    rcpt = [step for step in result['steps'] if step['name'] == 'rcpt'][0]
+    assert rcpt == {'name': 'rcpt', 'code': 250, 'enhanced': rcpt['enhanced'], 'text': rcpt['text'], 'ok': True,
+                    'elapsed_ms': rcpt['elapsed_ms'], 'command': 'RCPT TO:<kate@fabrikam.test> NOTIFY=SUCCESS,FAILURE'}
+    assert 'references' not in result['diagnosis'] and result['diagnosis']['status'] == 'ok'
+    full, full_out = run(capsys, guide_args(server))
+    assert len(out) * 3 < len(full_out)
+
+
+def test_a_summary_of_a_failure_keeps_the_transcript_and_the_whole_diagnosis(capsys, server):
+    result, _out = run(capsys, guide_args(server, rcpt_to=['nobody@fabrikam.test'], fail_on_failure=False), whole=False)
+    assert result['passed'] is False and result['transcript']
+    failed = [step for step in result['steps'] if not step['ok']][0]
+    assert failed['lines'][0].startswith('550 5.1.1') and result['diagnosis']['references']
+
+
+def test_facts_hold_the_result_at_its_detail_only_when_asked(capsys, server):
+    result, _out = run(capsys, guide_args(server, facts=True, name='mx'), whole=False)
+    facts = result['ansible_facts']['mailflow']['smtp']['mx']
+    assert facts['steps'] == result['steps'] and facts['diagnosis'] == result['diagnosis']

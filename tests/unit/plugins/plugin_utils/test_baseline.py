@@ -277,7 +277,8 @@ def test_markdown_lists_the_most_serious_first():
     assert lines[2] == ('**mailflow baseline: 1 regression on 1 host: '
                         'recipients_accepted @ mail1.exchange.test (connect connection_refused) on edge1**')
     titles = [line for line in lines if line.startswith('## ')]
-    assert titles == ['## Regressions (passed before, failing now)', '## Reply codes changed', '## Capabilities changed']
+    assert titles == ['## Regressions (passed before, failing now; or a watched value or the latency changed)',
+                      '## Reply codes changed', '## Capabilities changed']
     assert u'- \u2716 edge1 **recipients_accepted** mail1.exchange.test: `rcpt 250 2.1.5` \u2192 `connect connection_refused`' in markdown
     assert u'- edge2 **recipients_accepted** mail1.exchange.test: 127.0.2.1:25: -`DSN`' in markdown
 

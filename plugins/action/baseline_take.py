@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Takes the baseline snapshot of the hosts' facts on the controller, writes it or compares it with a saved one when
+asked (see the module's docs)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._baseline import (
+    LATENCY_GROWTH_FACTOR,
+    LATENCY_GROWTH_S,
+    build_snapshot,
+    compare,
+)
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import ReportError
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import facts_by_host, write_file
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type='list', elements='str', default=[]),
+    facts=dict(type='dict', default={}),
+    select=dict(type='str', default=''),
+    dest=dict(type='path'),
+    write_empty=dict(type='bool', default=True),
+    return_snapshot=dict(type='bool', default=True),
+    compare_with=dict(type='path'),
+    baseline=dict(type='dict'),
+    fail_on_removed=dict(type='bool', default=False),
+    # left out: the defaults of _baseline.compare; null: the condition is off
+    latency_growth_s=dict(type='float'),
+    latency_growth_factor=dict(type='float'),
+)
+MUTUALLY_EXCLUSIVE = [('dest', 'compare_with'), ('dest', 'baseline'), ('compare_with', 'baseline')]
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE)
+        hosts, facts = facts_by_host(task_vars, args['hosts'], args['facts'])
+        try:
+            snapshot = build_snapshot(facts, hosts=hosts, select=args['select'] or None)
+        except ReportError as exc:
+            raise AnsibleActionFail(f'baseline_take: {exc}') from exc
+        checks = sum(len(entries) for entries in snapshot['hosts'].values())
+        written = False
+        if args['dest'] and not self._task.check_mode and (checks or args['write_empty']):
+            dest = os.path.abspath(os.path.expanduser(args['dest']))
+            try:
+                os.makedirs(os.path.dirname(dest), mode=0o755, exist_ok=True)
+                write_file(dest, json.dumps(snapshot, indent=2, sort_keys=True, ensure_ascii=False) + '\n')
+            except OSError as exc:
+                raise AnsibleActionFail(f'dest: cannot write the baseline to {dest}: {exc}') from exc
+            written = True
+        result.update(changed=written, hosts=hosts, host_count=len(snapshot['hosts']), checks=checks)
+        if args['dest']:
+            result['dest'] = os.path.abspath(os.path.expanduser(args['dest']))
+        saved = args['baseline']
+        if args['compare_with']:
+            path = os.path.abspath(os.path.expanduser(args['compare_with']))
+            try:
+                with open(path, encoding='utf-8') as handle:
+                    saved = json.load(handle)
+            except (OSError, ValueError) as exc:
+                raise AnsibleActionFail(f'compare_with: cannot read the baseline {path}: {exc}') from exc
+        if saved is not None:
+            raw = self._task.args
+            try:
+                result['diff'] = compare(
+                    saved, snapshot, fail_on_removed=args['fail_on_removed'],
+                    latency_growth_s=args['latency_growth_s'] if 'latency_growth_s' in raw else LATENCY_GROWTH_S,
+                    latency_growth_factor=args['latency_growth_factor'] if 'latency_growth_factor' in raw else LATENCY_GROWTH_FACTOR)
+            except ReportError as exc:
+                raise AnsibleActionFail(f'baseline_take: {exc}') from exc
+        if args['return_snapshot']:
+            result['snapshot'] = snapshot
+        return result

@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mailops.mailflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Builds the fleet report from the hosts' facts and writes its files, on the controller (see the module's docs)."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import ReportError
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import FORMATS, build_report, facts_by_host
+
+ARGUMENT_SPEC = dict(
+    dest=dict(type='path', required=True),
+    hosts=dict(type='list', elements='str', default=[]),
+    facts=dict(type='dict', default={}),
+    select=dict(type='str', default=''),
+    title=dict(type='str', default='Mail flow report'),
+    layout=dict(type='str', default='auto', choices=['auto', 'hosts_as_rows', 'checks_as_rows']),
+    formats=dict(type='list', elements='str', default=list(FORMATS), choices=list(FORMATS)),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        hosts, facts = facts_by_host(task_vars, args['hosts'], args['facts'])
+        dest = os.path.abspath(os.path.expanduser(args['dest']))
+        try:
+            summary, markdown, paths, count = build_report(
+                facts, hosts, select=args['select'] or None, title=args['title'], layout=args['layout'],
+                formats=args['formats'], dest=dest, write=not self._task.check_mode)
+        except ReportError as exc:
+            raise AnsibleActionFail(f'report_files: {exc}') from exc
+        except OSError as exc:
+            raise AnsibleActionFail(f'dest: cannot write the report into {dest}: {exc}') from exc
+        result.update(changed=bool(paths) and not self._task.check_mode, summary=summary, markdown=markdown,
+                      files=paths, checks=count, hosts=hosts, dest=dest)
+        return result
