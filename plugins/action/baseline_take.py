@@ -12,6 +12,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mailops.mailflow.plugins.modules.baseline_take import ARGUMENT_SPEC, MUTUALLY_EXCLUSIVE
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._baseline import (
     LATENCY_GROWTH_FACTOR,
     LATENCY_GROWTH_S,
@@ -20,22 +21,6 @@ from ansible_collections.mailops.mailflow.plugins.plugin_utils._baseline import 
 )
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import ReportError
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import facts_by_host, write_file
-
-ARGUMENT_SPEC = dict(
-    hosts=dict(type='list', elements='str', default=[]),
-    facts=dict(type='dict', default={}),
-    select=dict(type='str', default=''),
-    dest=dict(type='path'),
-    write_empty=dict(type='bool', default=True),
-    return_snapshot=dict(type='bool', default=True),
-    compare_with=dict(type='path'),
-    baseline=dict(type='dict'),
-    fail_on_removed=dict(type='bool', default=False),
-    # left out: the defaults of _baseline.compare; null: the condition is off
-    latency_growth_s=dict(type='float'),
-    latency_growth_factor=dict(type='float'),
-)
-MUTUALLY_EXCLUSIVE = [('dest', 'compare_with'), ('dest', 'baseline'), ('compare_with', 'baseline')]
 
 
 class ActionModule(ActionBase):

@@ -10,18 +10,9 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mailops.mailflow.plugins.modules.report_files import ARGUMENT_SPEC
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import ReportError
-from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import FORMATS, build_report, facts_by_host
-
-ARGUMENT_SPEC = dict(
-    dest=dict(type='path', required=True),
-    hosts=dict(type='list', elements='str', default=[]),
-    facts=dict(type='dict', default={}),
-    select=dict(type='str', default=''),
-    title=dict(type='str', default='Mail flow report'),
-    layout=dict(type='str', default='auto', choices=['auto', 'hosts_as_rows', 'checks_as_rows']),
-    formats=dict(type='list', elements='str', default=list(FORMATS), choices=list(FORMATS)),
-)
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import build_report, facts_by_host
 
 
 class ActionModule(ActionBase):

@@ -156,25 +156,26 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# The action plugin validates with this spec too.
+ARGUMENT_SPEC = dict(
+    hosts=dict(type='list', elements='str', default=[]),
+    facts=dict(type='dict', default={}),
+    select=dict(type='str', default=''),
+    dest=dict(type='path'),
+    write_empty=dict(type='bool', default=True),
+    return_snapshot=dict(type='bool', default=True),
+    compare_with=dict(type='path'),
+    baseline=dict(type='dict'),
+    fail_on_removed=dict(type='bool', default=False),
+    # left out: the defaults of the baseline_diff filter; null: the condition is off
+    latency_growth_s=dict(type='float'),
+    latency_growth_factor=dict(type='float'),
+)
+MUTUALLY_EXCLUSIVE = [('dest', 'compare_with'), ('dest', 'baseline'), ('compare_with', 'baseline')]
+
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            hosts=dict(type='list', elements='str', default=[]),
-            facts=dict(type='dict', default={}),
-            select=dict(type='str', default=''),
-            dest=dict(type='path'),
-            write_empty=dict(type='bool', default=True),
-            return_snapshot=dict(type='bool', default=True),
-            compare_with=dict(type='path'),
-            baseline=dict(type='dict'),
-            fail_on_removed=dict(type='bool', default=False),
-            latency_growth_s=dict(type='float'),
-            latency_growth_factor=dict(type='float'),
-        ),
-        mutually_exclusive=[('dest', 'compare_with'), ('dest', 'baseline'), ('compare_with', 'baseline')],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     module.fail_json(msg='mailops.mailflow.baseline_take runs on the controller through its action plugin; '
                          'it cannot run as a module on a managed host')
 

@@ -132,21 +132,21 @@ dest:
 
 from ansible.module_utils.basic import AnsibleModule
 
+FORMATS = ['json', 'markdown', 'junit', 'html']
+# The action plugin validates with this spec too.
+ARGUMENT_SPEC = dict(
+    dest=dict(type='path', required=True),
+    hosts=dict(type='list', elements='str', default=[]),
+    facts=dict(type='dict', default={}),
+    select=dict(type='str', default=''),
+    title=dict(type='str', default='Mail flow report'),
+    layout=dict(type='str', default='auto', choices=['auto', 'hosts_as_rows', 'checks_as_rows']),
+    formats=dict(type='list', elements='str', default=FORMATS, choices=FORMATS),
+)
+
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type='path', required=True),
-            hosts=dict(type='list', elements='str', default=[]),
-            facts=dict(type='dict', default={}),
-            select=dict(type='str', default=''),
-            title=dict(type='str', default='Mail flow report'),
-            layout=dict(type='str', default='auto', choices=['auto', 'hosts_as_rows', 'checks_as_rows']),
-            formats=dict(type='list', elements='str', default=['json', 'markdown', 'junit', 'html'],
-                         choices=['json', 'markdown', 'junit', 'html']),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(msg='mailops.mailflow.report_files runs on the controller through its action plugin; '
                          'it cannot run as a module on a managed host')
 
