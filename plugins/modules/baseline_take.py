@@ -15,7 +15,7 @@ description:
   - It runs on the controller only and reads the facts in Python. Templating a large fleet's facts through Jinja2 took
     11 s for 20 hosts with 200 domains each.
   - The file is replaced whole (written beside it, then renamed). Check mode returns the snapshot and writes nothing.
-  - RV(changed) is true when the file was written.
+  - The task is C(changed) when the file was written.
 options:
   hosts:
     description: The hosts to keep, in this order. Default is the keys of O(facts), else every host of the play.
