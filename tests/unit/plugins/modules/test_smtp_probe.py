@@ -204,7 +204,7 @@ def test_detail_defaults_to_a_summary_without_facts(capsys, server):
                     'elapsed_ms': rcpt['elapsed_ms'], 'command': 'RCPT TO:<kate@fabrikam.test> NOTIFY=SUCCESS,FAILURE'}
     assert 'references' not in result['diagnosis'] and result['diagnosis']['status'] == 'ok'
     full, full_out = run(capsys, guide_args(server))
-    assert len(out) * 3 < len(full_out)
+    assert len(out) * 2 < len(full_out)
 
 
 def test_a_summary_of_a_failure_keeps_the_transcript_and_the_whole_diagnosis(capsys, server):

@@ -71,6 +71,8 @@ def main():
         'ca_path': options.ca_file, 'tls': 'required', 'tls_verify': True, 'helo_name': 'contoso.test',
         'mail_from': options.username, 'rcpt_to': ['kate@fabrikam.test'], 'name': 'secrets_raw',
         'auth': {'username': options.username, 'password': password},
+        # the whole result and the facts: the transcript (which names the user) and everything else is searched
+        'detail': 'full', 'facts': True,
     }, options.module_args_dir, options.search_dir)
     problems = []
     if status != 0 or not result.get('passed'):
