@@ -556,6 +556,13 @@ steps:
       description: On C(connect) steps, each address tried, with its error and time.
       type: list
       elements: dict
+helo_name:
+  description:
+    - The name this host said in C(EHLO)/C(HELO), O(helo_name) or the host's FQDN (else an address literal of the local
+      address, never C(localhost)). Null when the dialogue ended before it.
+  returned: always
+  type: str
+  sample: mail.contoso.com
 server:
   description: What the server says about itself.
   returned: always

@@ -110,7 +110,7 @@ class SmtpProbe:
             if self.conn is not None:
                 self.conn.close()
         return {'target': self.target, 'steps': self.steps, 'tls': self.tls, 'transcript': self.transcript.as_list(),
-                'elapsed_ms': round(self.clock.elapsed_ms(), 3)}
+                'elapsed_ms': round(self.clock.elapsed_ms(), 3), 'ehlo_name': self.ehlo_name}
 
     # --- recording -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ The raw record (JSON-compatible):
               the leaf certificate, also when the handshake or its verification failed)}
   transcript  lines, secrets masked
   elapsed_ms  the whole probe
+  ehlo_name   the name said in EHLO/HELO (None when the dialogue never got that far)
 """
 
 from __future__ import annotations
@@ -272,6 +273,7 @@ def build_result(options, raw):
     passed = bool(steps) and all(step['ok'] for step in steps)
     result = {
         'target': dict(raw['target']),
+        'helo_name': raw.get('ehlo_name'),
         'server': {'software': software},
         'steps': steps,
         'capabilities': caps,
