@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs the sender_policy module and merges its facts with earlier ones. It has no Windows path: on a PowerShell host
@@ -15,6 +14,6 @@ class ActionModule(MailflowFactsAction):
 
     def run(self, tmp=None, task_vars=None):
         if uses_powershell(self._connection):
-            return {'failed': True, 'msg': '%s runs on Linux hosts only (no Windows path): delegate it to a Linux host '
-                                           'or the controller (delegate_to: localhost)' % self.MODULE}
-        return super(ActionModule, self).run(tmp, task_vars)
+            return {'failed': True, 'msg': f'{self.MODULE} runs on Linux hosts only (no Windows path): delegate it to a Linux host '
+                                           'or the controller (delegate_to: localhost)'}
+        return super().run(tmp, task_vars)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) mailops.mailflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one-line outcome of a check, and whether it fails its task.
@@ -23,7 +22,7 @@ def _module_key(module_name):
     if key.startswith('win_'):
         key = key[len('win_'):]
     if key not in MODULES:
-        raise ValueError('unknown module %r, expected one of %s' % (module_name, ', '.join(MODULES)))
+        raise ValueError('unknown module {!r}, expected one of {}'.format(module_name, ', '.join(MODULES)))
     return key
 
 
@@ -38,12 +37,12 @@ def target_label(target):
     """host:port, with an IPv6 literal in brackets."""
     host = str(target.get('host') or '')
     if ':' in host and not host.startswith('['):
-        host = '[%s]' % host
-    return '%s:%s' % (host, target.get('port'))
+        host = f'[{host}]'
+    return '{}:{}'.format(host, target.get('port'))
 
 
 def _plural(count, word):
-    return '%d %s%s' % (count, word, '' if count == 1 else 's')
+    return '{} {}{}'.format(count, word, '' if count == 1 else 's')
 
 
 def recipient_outcome(result):
@@ -55,12 +54,12 @@ def recipient_outcome(result):
     parts = []
     if result.get('message_accepted'):
         queue_id = result.get('queued_as') or '(no queue id given)'
-        parts.append('queued as %s for %d of %s' % (queue_id, len(accepted), _plural(len(recipients), 'recipient')))
+        parts.append('queued as {} for {} of {}'.format(queue_id, len(accepted), _plural(len(recipients), 'recipient')))
     elif accepted and refused:
-        parts.append('%d of %s accepted' % (len(accepted), _plural(len(recipients), 'recipient')))
+        parts.append('{} of {} accepted'.format(len(accepted), _plural(len(recipients), 'recipient')))
     if refused and (accepted or result.get('message_accepted')):
-        parts.append('refused at rcpt: %s' % ', '.join(
-            '%s (%s)' % (address, reply_words(entry) or 'no reply') for address, entry in refused))
+        parts.append('refused at rcpt: {}'.format(', '.join(
+            '{} ({})'.format(address, reply_words(entry) or 'no reply') for address, entry in refused)))
     return '; '.join(parts) or None
 
 
@@ -71,25 +70,25 @@ def smtp_summary(result):
     recipients = recipient_outcome(result)
     if result.get('passed'):
         if diagnosis.get('expected'):
-            line = '%s passed: %s got the expected %s (%s)' % (
+            line = '{} passed: {} got the expected {} ({})'.format(
                 label, diagnosis.get('step'), reply_words(diagnosis), diagnosis.get('summary'))
         else:
-            line = '%s passed: %s' % (label, diagnosis.get('summary'))
-        return line + ('; %s' % recipients if recipients else '')
+            line = '{} passed: {}'.format(label, diagnosis.get('summary'))
+        return line + (f'; {recipients}' if recipients else '')
     words = reply_words(diagnosis)
-    failed = 'failed at %s%s' % (diagnosis.get('step'), ' (%s)' % words if words else '')
+    failed = 'failed at {}{}'.format(diagnosis.get('step'), f' ({words})' if words else '')
     if recipients:
-        return '%s %s; %s: %s' % (label, failed, recipients, diagnosis.get('summary'))
-    return '%s %s: %s' % (label, failed, diagnosis.get('summary'))
+        return '{} {}; {}: {}'.format(label, failed, recipients, diagnosis.get('summary'))
+    return '{} {}: {}'.format(label, failed, diagnosis.get('summary'))
 
 
 def route_summary(result):
     """mx_probe's msg for one domain: the verdict summary, plus every message an exchanger queued."""
     verdict = result.get('verdict') or {}
-    line = verdict.get('summary') or '%s: %s' % (result.get('domain'), verdict.get('outcome'))
+    line = verdict.get('summary') or '{}: {}'.format(result.get('domain'), verdict.get('outcome'))
     for probe in result.get('probes') or []:
         if probe.get('message_accepted'):
-            line += '; %s [%s] %s' % (probe.get('exchanger'), probe.get('address'), recipient_outcome(probe))
+            line += '; {} [{}] {}'.format(probe.get('exchanger'), probe.get('address'), recipient_outcome(probe))
     return line
 
 
@@ -97,23 +96,23 @@ def _route_failure(result):
     diagnosis = (result.get('verdict') or {}).get('diagnosis') or {}
     line = route_summary(result)
     words = reply_words(diagnosis)
-    detail = '%s%s' % (diagnosis.get('step'), ' %s' % words if words else '')
+    detail = '{}{}'.format(diagnosis.get('step'), f' {words}' if words else '')
     # A verdict settled by DNS already quotes the diagnosis summary.
     if diagnosis.get('summary') and diagnosis['summary'] not in line:
-        detail += ': %s' % diagnosis['summary']
-    return '%s (diagnosis: %s)' % (line, detail)
+        detail += ': {}'.format(diagnosis['summary'])
+    return f'{line} (diagnosis: {detail})'
 
 
 def _lookup_failure(record):
     diagnosis = record.get('diagnosis') or {}
     words = reply_words(diagnosis)
-    line = '%s: status %s at %s%s: %s' % (
-        record.get('domain'), record.get('status'), diagnosis.get('step') or 'mx', ' (%s)' % words if words else '',
+    line = '{}: status {} at {}{}: {}'.format(
+        record.get('domain'), record.get('status'), diagnosis.get('step') or 'mx', f' ({words})' if words else '',
         diagnosis.get('summary'))
     mx_set = record.get('mx_set') or {}
     if mx_set and not mx_set.get('matches'):
-        line += ' (%s)' % '; '.join('%s: %s' % (word, ', '.join(mx_set[word]))
-                                    for word in ('missing', 'unexpected') if mx_set.get(word))
+        line += ' ({})'.format('; '.join('{}: {}'.format(word, ', '.join(mx_set[word]))
+                                         for word in ('missing', 'unexpected') if mx_set.get(word)))
     return line
 
 
@@ -125,25 +124,25 @@ def _policy_failure(result):
             continue
         diagnosis = check.get('diagnosis') or {}
         notes = diagnosis.get('notes') or []
-        parts.append('%s %s: %s%s' % (name, check.get('status'), diagnosis.get('summary'),
-                                      ' (%s)' % notes[0] if notes else ''))
-    return '%s: %s' % (result.get('domain'), '; '.join(parts))
+        parts.append('{} {}: {}{}'.format(name, check.get('status'), diagnosis.get('summary'),
+                                          f' ({notes[0]})' if notes else ''))
+    return '{}: {}'.format(result.get('domain'), '; '.join(parts))
 
 
 def _many(failed, total, describe, what):
     listed = [describe(entry) for entry in failed[:LISTED_DOMAINS]]
     more = len(failed) - len(listed)
-    return '%d of %s %s: %s%s' % (len(failed), _plural(total, 'domain'), what, ' | '.join(listed),
-                                  ' | and %d more' % more if more else '')
+    return '{} of {} {}: {}{}'.format(len(failed), _plural(total, 'domain'), what, ' | '.join(listed),
+                                      f' | and {more} more' if more else '')
 
 
 def roundtrip_summary(result):
     """mail_roundtrip's msg: the recipient, the path and the diagnosis summary (delivered, where and how fast)."""
     diagnosis = result.get('diagnosis') or {}
     if not diagnosis:
-        return result.get('check_mode_note') or 'mail_roundtrip to %s' % result.get('recipient')
-    return '%s via %s: %s%s' % (result.get('recipient'), result.get('via'), 'passed, ' if result.get('passed') else '',
-                                diagnosis.get('summary'))
+        return result.get('check_mode_note') or 'mail_roundtrip to {}'.format(result.get('recipient'))
+    return '{} via {}: {}{}'.format(result.get('recipient'), result.get('via'), 'passed, ' if result.get('passed') else '',
+                                    diagnosis.get('summary'))
 
 
 def failure_message(module_name, result):
@@ -160,7 +159,7 @@ def failure_message(module_name, result):
     if key == 'mail_roundtrip':
         return roundtrip_summary(result)
     if key in SUMMARIZED:
-        return result.get('summary') or '%s did not pass' % key
+        return result.get('summary') or f'{key} did not pass'
     if key == 'tls_policy':
         if 'results' in result:
             entries = result.get('results') or []

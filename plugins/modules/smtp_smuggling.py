@@ -349,8 +349,8 @@ def main():
                           name, options['mail_from'], params['rcpt_to'], display) for name, _wire, display in chosen]
         module.exit_json(changed=False, verdict='not_run', passed=None, exposed=[], safe=[], inconclusive=[],
                          would_send=would_send, check_mode_note=f'check mode: nothing was sent to {label}',
-                         summary='check mode: would test %d sequence(s) on %s' % (len(chosen), label),
-                         msg='check mode: would test %d sequence(s) on %s' % (len(chosen), label), **base)
+                         summary=f'check mode: would test {len(chosen)} sequence(s) on {label}',
+                         msg=f'check mode: would test {len(chosen)} sequence(s) on {label}', **base)
 
     result = run_smuggling(options, params['sequences'])
     result.update(base)

@@ -311,15 +311,15 @@ def _compare_check(host, check_id, old, new, growth_s=LATENCY_GROWTH_S, growth_f
         # still passing (or still failing), but a watched value changed: the check no longer holds what it held
         names = list(watched)
         changes.append(_change(kind, host, check_id, new, reason='watched', fields=watched,
-                               before='; '.join('{} {}'.format(name, watched[name][0]) for name in names),
-                               after='; '.join('{} {}'.format(name, watched[name][1]) for name in names),
+                               before='; '.join(f'{name} {watched[name][0]}' for name in names),
+                               after='; '.join(f'{name} {watched[name][1]}' for name in names),
                                summary='; '.join(WATCHED_WORDS[name] for name in names)))
     grown = _latency_grew(old, new, growth_s, growth_factor) if old['passed'] and new['passed'] else None
     if grown:
         changes.append(_change(kind, host, check_id, new, reason='latency', latency_s=list(grown),
-                               before='latency {:g} s'.format(grown[0]), after='latency {:g} s'.format(grown[1]),
-                               summary='the round-trip latency grew from {:g} s to {:g} s, past the threshold ({})'.format(
-                                   grown[0], grown[1], _threshold_words(growth_s, growth_factor))))
+                               before=f'latency {grown[0]:g} s', after=f'latency {grown[1]:g} s',
+                               summary=f'the round-trip latency grew from {grown[0]:g} s to {grown[1]:g} s, past the threshold '
+                                       f'({_threshold_words(growth_s, growth_factor)})'))
     codes = _dict_changes(old['codes'], new['codes'])
     if old['passed'] != new['passed']:
         # steps only one run reached are the failure itself, already listed above

@@ -310,7 +310,7 @@ def _mta_sts_row(entry, result, target):
     status = _text(result.get('status'))
     mode = result.get('mode')
     if result.get('passed'):
-        brief = 'mode {}'.format(mode or status)
+        brief = f'mode {mode or status}'
     else:
         brief = _words(status)
         reason = _dict(result.get('fetch')).get('reason')
@@ -319,9 +319,9 @@ def _mta_sts_row(entry, result, target):
         if _list(result.get('uncovered_mx')):
             brief += ': ' + ', '.join(_text(host) for host in result['uncovered_mx'])
     lines = [_dict(result.get('record_lookup')).get('message'), _dict(result.get('fetch')).get('message')]
-    lines += ['policy: {}'.format(error) for error in _list(result.get('policy_errors'))]
-    lines += ['MX not covered: {}'.format(host) for host in _list(result.get('uncovered_mx'))]
-    lines += ['certificate not valid under enforce: {}'.format(host) for host in _list(result.get('invalid_certificate_mx'))]
+    lines += [f'policy: {error}' for error in _list(result.get('policy_errors'))]
+    lines += [f'MX not covered: {host}' for host in _list(result.get('uncovered_mx'))]
+    lines += [f'certificate not valid under enforce: {host}' for host in _list(result.get('invalid_certificate_mx'))]
     warnings = []
     if result.get('passed') and mode == 'testing':
         warnings.append('MTA-STS mode testing: senders report failures but do not enforce the policy')
@@ -338,7 +338,7 @@ def _tlsrpt_row(entry, result, target):
         brief = '{} rua address{}'.format(len(rua), '' if len(rua) == 1 else 'es')
     else:
         brief = _words(status)
-    lines = ['rua problem: {}'.format(_text(problem)) for problem in _list(result.get('rua_problems'))]
+    lines = [f'rua problem: {_text(problem)}' for problem in _list(result.get('rua_problems'))]
     return _row(entry, 'tlsrpt', 'tlsrpt', target, result.get('passed'), result.get('diagnosis'), brief, lines,
                 codes={'tlsrpt': status, 'rua': ' '.join(rua)})
 
@@ -377,8 +377,8 @@ def _dane_rows(entry, result, target):
             brief = f'{host}: {brief}'
         else:
             row_target = host
-        lines = [mx.get('note')] + ['tried: {}'.format(_text(record)) for record in _list(mx.get('tried'))]
-        lines += ['skipped: {}'.format(_text(record)) for record in _list(mx.get('skipped'))]
+        lines = [mx.get('note')] + [f'tried: {_text(record)}' for record in _list(mx.get('tried'))]
+        lines += [f'skipped: {_text(record)}' for record in _list(mx.get('skipped'))]
         codes = {'dane': status, 'authenticated': 'yes' if mx.get('authenticated') else 'no',
                  'tlsa': ' | '.join(sorted(_tlsa_name(record) for record in _list(mx.get('tlsa'))))}
         rows.append((host, _row(entry, 'dane', 'dane', row_target, status == 'match', diagnosis, brief, lines,
@@ -478,7 +478,7 @@ def _smuggling_rows(name, entry):
     elif by_verdict.get('inconclusive'):
         brief = 'inconclusive: {}'.format(', '.join(by_verdict['inconclusive']))
     elif sequences:
-        brief = 'safe: {} sequences'.format(len(sequences))
+        brief = f'safe: {len(sequences)} sequences'
     else:
         brief = _words(verdict)
     lines = ['{} {}: {}{}'.format(sequence.get('name'), sequence.get('sequence'), sequence.get('verdict'),

@@ -181,7 +181,7 @@ def _coerce_enhanced(value, notes):
     if isinstance(value, str):
         found = _ENHANCED_RE.match(value.strip())
         if found:
-            return '%d.%d.%d' % (int(found.group(1)), int(found.group(2)), int(found.group(3)))
+            return f'{int(found.group(1))}.{int(found.group(2))}.{int(found.group(3))}'
     notes.append(f'Ignored {_short(value)!r}: not an enhanced status code (class 2, 4 or 5, as in 5.1.1).')
     return None
 
@@ -344,8 +344,8 @@ def _context_notes(context, status, error, step, category):
     port = context['port']
     if (port is not None and status != 'ok' and error in catalog.PORT_CHECK_ERRORS
             and step in (None, 'connect', 'banner') and port not in catalog.STANDARD_SMTP_PORTS):
-        notes.append('Port %d is not a usual SMTP port (%s): check the port number.'
-                     % (port, ', '.join(str(number) for number in catalog.STANDARD_SMTP_PORTS)))
+        usual = ', '.join(str(number) for number in catalog.STANDARD_SMTP_PORTS)
+        notes.append(f'Port {port} is not a usual SMTP port ({usual}): check the port number.')
     return notes
 
 
@@ -383,8 +383,7 @@ def diagnose(step=None, code=None, enhanced=None, error=None, text=None, port=No
 
     mismatch = code is not None and enhanced is not None and enhanced[0] != str(code)[0]
     if mismatch:
-        notes.append('Enhanced code %s does not match the class of basic code %d; the basic code decides.'
-                     % (enhanced, code))
+        notes.append(f'Enhanced code {enhanced} does not match the class of basic code {code}; the basic code decides.')
     if enhanced_trusted is not None:
         enhanced_trusted = bool(enhanced_trusted)
     # A catalog entry naming both codes was written for that exact pair, so it applies even on a class mismatch;

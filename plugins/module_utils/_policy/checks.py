@@ -65,7 +65,7 @@ def _server_label(options):
     if options is None:
         return None
     servers = options.nameservers or ['(resolv.conf)']
-    return ', '.join('%s port %d' % (server, options.port) for server in servers)
+    return ', '.join(f'{server} port {options.port}' for server in servers)
 
 
 class PolicyRun:
@@ -317,7 +317,7 @@ class PolicyRun:
                 detail['note'] = '{}: {}{}'.format(name, reply['outcome'], ' (authenticated denial)' if trusted else '')
             return detail
         if not trusted:
-            detail.update(status='not_authenticated', note='%d TLSA record(s) at %s, answer %s' % (
+            detail.update(status='not_authenticated', note='{} TLSA record(s) at {}, answer {}'.format(
                 len(reply['records']), name, 'with AD from a resolver not named as validating' if reply['authenticated']
                 else 'without the AD bit'))
             return detail

@@ -67,7 +67,7 @@ def _rdata_value(rdtype, rdata):
         return {'usage': int(rdata.usage), 'selector': int(rdata.selector), 'matching_type': int(rdata.mtype),
                 'data': bytes(rdata.cert).hex()}
     if rdtype == 'MX':
-        return '%d %s' % (rdata.preference, rdata.exchange.to_text(omit_final_dot=True).lower())
+        return f'{rdata.preference} {rdata.exchange.to_text(omit_final_dot=True).lower()}'
     return str(rdata.address)
 
 

@@ -28,8 +28,8 @@ def chain_support():
     """(True, None) when this Python's ssl can give the peer's chain, else (False, why)."""
     if hasattr(ssl.SSLSocket, 'get_unverified_chain'):
         return True, None
-    return False, ('Python %d.%d.%d cannot give the certificate chain a server sent (ssl gives it from 3.13 on): '
-                   'DANE-TA (usage 2) records cannot be matched' % sys.version_info[:3])
+    return False, ('Python {}.{}.{} cannot give the certificate chain a server sent (ssl gives it from 3.13 on): '
+                   'DANE-TA (usage 2) records cannot be matched'.format(*sys.version_info[:3]))
 
 
 def spki_der(cert_der):
@@ -64,22 +64,22 @@ def association_data(cert_der, selector, matching_type):
     elif selector == 1:
         data = spki_der(cert_der)
     else:
-        raise ValueError('unknown selector %d' % selector)
+        raise ValueError(f'unknown selector {selector}')
     if matching_type == 0:
         return data.hex()
     if matching_type == 1:
         return hashlib.sha256(data).hexdigest()
     if matching_type == 2:
         return hashlib.sha512(data).hexdigest()
-    raise ValueError('unknown matching type %d' % matching_type)
+    raise ValueError(f'unknown matching type {matching_type}')
 
 
 def describe(record):
     """'3 1 1 (DANE-EE SPKI SHA2-256) 85473f9b...' for a TLSA dict."""
     usage, selector, matching = record['usage'], record['selector'], record['matching_type']
-    return '%d %d %d (%s %s %s) %s' % (usage, selector, matching, USAGE_NAMES.get(usage, '?'),
-                                       SELECTOR_NAMES.get(selector, '?'), MATCHING_NAMES.get(matching, '?'),
-                                       record['data'][:16] + ('...' if len(record['data']) > 16 else ''))
+    return '{} {} {} ({} {} {}) {}'.format(usage, selector, matching, USAGE_NAMES.get(usage, '?'),
+                                           SELECTOR_NAMES.get(selector, '?'), MATCHING_NAMES.get(matching, '?'),
+                                           record['data'][:16] + ('...' if len(record['data']) > 16 else ''))
 
 
 def _matches(record, cert_der):

@@ -133,7 +133,7 @@ def check_dmarc(resolver, domain, organizational_domain=None):
         found = dmarc_records(reply['records'])
         if len(found) > 1:
             outcome.update(status='invalid', condition='dmarc_multiple_records', found_at=name,
-                           message='%s has %d DMARC records' % (name, len(found)))
+                           message=f'{name} has {len(found)} DMARC records')
             return outcome
         if found:
             outcome.update(record=found[0], found_at=name)

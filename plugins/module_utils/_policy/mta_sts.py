@@ -64,8 +64,7 @@ def select_record(texts):
     if not candidates:
         return None, None
     if len(candidates) > 1:
-        return None, '%d TXT records start with v=%s; senders then assume no policy' % (
-            len(candidates), RECORD_VERSION)
+        return None, f'{len(candidates)} TXT records start with v={RECORD_VERSION}; senders then assume no policy'
     return candidates[0], None
 
 
@@ -94,7 +93,7 @@ def parse_policy(text):
         key, sep, value = line.partition(':')
         key, value = key.strip(), value.strip()
         if not sep or not key:
-            errors.append('line %d is not "key: value": %r' % (number, line[:80]))
+            errors.append(f'line {number} is not "key: value": {line[:80]!r}')
             continue
         if key == 'mx':
             try:
@@ -122,7 +121,7 @@ def parse_policy(text):
     if max_age is None:
         errors.append('max_age is missing')
     elif not (max_age.isdigit() and len(max_age) <= 10 and int(max_age) <= MAX_AGE_LIMIT):
-        errors.append('max_age must be a number of seconds from 0 to %d (got %r)' % (MAX_AGE_LIMIT, max_age))
+        errors.append(f'max_age must be a number of seconds from 0 to {MAX_AGE_LIMIT} (got {max_age!r})')
         policy['max_age'] = None
     else:
         policy['max_age'] = int(max_age)
@@ -170,11 +169,11 @@ def fetch_policy(domain, addresses, ca_path=None, timeout=10.0, port=443, opener
         try:
             sock = opener((address, port), timeout)
         except socket.timeout:
-            failures.append(('timeout', 'connecting to %s port %d timed out after %g s' % (address, port, timeout)))
+            failures.append(('timeout', f'connecting to {address} port {port} timed out after {timeout:g} s'))
             continue
         except OSError as exc:
             problem = exc.strerror or exc
-            failures.append(('connect', 'connecting to %s port %d failed: %s' % (address, port, problem)))
+            failures.append(('connect', f'connecting to {address} port {port} failed: {problem}'))
             continue
         try:
             return _fetch_over(sock, context, host, fetch, timeout)
@@ -211,14 +210,14 @@ def _fetch_over(sock, context, host, fetch, timeout):
         fetch['content_type'] = response.getheader('Content-Type')
         if response.status != 200:
             location = response.getheader('Location')
-            fetch.update(reason='http_status', message='%s answered HTTP %d %s%s (a policy needs 200; senders follow '
-                         'no redirects)' % (fetch['url'], response.status, response.reason,
-                                            f' to {location}' if location else ''))
+            fetch.update(reason='http_status', message='{} answered HTTP {} {}{} (a policy needs 200; senders follow '
+                         'no redirects)'.format(fetch['url'], response.status, response.reason,
+                                                f' to {location}' if location else ''))
             return fetch
         body = response.read(MAX_POLICY_BYTES + 1)
         fetch['size'] = len(body)
         if len(body) > MAX_POLICY_BYTES:
-            fetch.update(reason='size', size=None, message='the policy is larger than %d bytes' % MAX_POLICY_BYTES)
+            fetch.update(reason='size', size=None, message=f'the policy is larger than {MAX_POLICY_BYTES} bytes')
             return fetch
         if not content_type_ok(fetch['content_type']):
             fetch.update(reason='content_type', message='the policy is served as {!r}, not text/plain'.format(fetch['content_type']))

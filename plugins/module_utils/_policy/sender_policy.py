@@ -26,7 +26,7 @@ def _spf_conditions(spf):
 
 def _spf_detail(spf):
     if spf['status'] == 'ok':
-        return 'record %r, %d of %d DNS lookups, %d void, ends in %s' % (
+        return 'record {!r}, {} of {} DNS lookups, {} void, ends in {}'.format(
             spf['record'], spf['lookup_count'], spf['lookup_limit'], spf['void_lookup_count'], spf['all'] or 'no all')
     return spf['message']
 
@@ -34,7 +34,7 @@ def _spf_detail(spf):
 def _dmarc_detail(dmarc):
     if dmarc['status'] == 'ok':
         policy = dmarc['policy']
-        return 'record %r at %s: p=%s sp=%s pct=%d adkim=%s aspf=%s rua=%s' % (
+        return 'record {!r} at {}: p={} sp={} pct={} adkim={} aspf={} rua={}'.format(
             dmarc['record'], dmarc['found_at'], policy['p'], policy['sp'], policy['pct'], policy['adkim'],
             policy['aspf'], ','.join(uri['uri'] for uri in policy['rua']) or '-')
     return dmarc['message']
@@ -79,7 +79,7 @@ def sender_policy_summary(result):
     spf, dmarc = result.get('spf'), result.get('dmarc')
     if spf is not None:
         if spf['passed']:
-            parts.append('SPF ok (%d/%d lookups, %s)' % (spf['lookup_count'], spf['lookup_limit'], spf['all'] or 'no all'))
+            parts.append('SPF ok ({}/{} lookups, {})'.format(spf['lookup_count'], spf['lookup_limit'], spf['all'] or 'no all'))
         else:
             parts.append('SPF {}: {} ({})'.format(spf['diagnosis']['error'], spf['diagnosis']['summary'],
                                                   spf['diagnosis']['detail']))
@@ -112,7 +112,7 @@ def smuggling_summary(result):
             label, ', '.join(names[name] for name in result['exposed']))
     if result['verdict'] == 'inconclusive':
         reasons = [entry['reason'] for entry in result['sequences'] if entry['verdict'] == 'inconclusive']
-        return '%s: smuggling test inconclusive for %d sequence(s): %s' % (
+        return '{}: smuggling test inconclusive for {} sequence(s): {}'.format(
             label, len(result['inconclusive']), reasons[0] if reasons else 'no reply')
-    return '%s is safe: it ended the data only at <CR><LF>.<CR><LF> (%d sequences tested)' % (
+    return '{} is safe: it ended the data only at <CR><LF>.<CR><LF> ({} sequences tested)'.format(
         label, len(result['safe']))

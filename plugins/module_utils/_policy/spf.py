@@ -168,7 +168,7 @@ def _check_domain_spec(spec, term):
 
 def _cidr(text, limit, term):
     if not text.isdigit() or (len(text) > 1 and text[0] == '0') or int(text) > limit:
-        raise SpfPermError('spf_syntax_error', '%r: CIDR length %r is not 0..%d' % (term, text, limit))
+        raise SpfPermError('spf_syntax_error', f'{term!r}: CIDR length {text!r} is not 0..{limit}')
     return int(text)
 
 
@@ -290,15 +290,14 @@ class SpfEvaluator:
         if void_counts and reply['outcome'] in ('nxdomain', 'nodata'):
             self.void_lookups += 1
             if self.void_lookups > VOID_LOOKUP_LIMIT:
-                raise SpfPermError('spf_too_many_void_lookups', 'more than %d lookups found nothing (the last: %s %s)'
-                                   % (VOID_LOOKUP_LIMIT, name, rdtype))
+                raise SpfPermError('spf_too_many_void_lookups', f'more than {VOID_LOOKUP_LIMIT} lookups found nothing (the last: {name} {rdtype})')
         return reply
 
     def _count(self, term, domain):
         self.lookups += 1
         if self.lookups > LOOKUP_LIMIT:
-            raise SpfPermError('spf_too_many_lookups', 'more than %d DNS lookups; the 11th is %r in the record of %s'
-                               % (LOOKUP_LIMIT, term['text'], domain))
+            raise SpfPermError('spf_too_many_lookups', 'more than {} DNS lookups; the 11th is {!r} in the record of {}'.format(
+                LOOKUP_LIMIT, term['text'], domain))
 
     def _addresses(self, name, ip, void_counts=True):
         rdtype = 'AAAA' if ip is not None and ip.version == 6 else 'A'
@@ -309,7 +308,7 @@ class SpfEvaluator:
         reply = self._ask(domain, 'TXT', void_counts=False)
         found = spf_records(reply['records'])
         if len(found) > 1:
-            raise SpfPermError('spf_multiple_records', '%s has %d SPF records: %s' % (
+            raise SpfPermError('spf_multiple_records', '{} has {} SPF records: {}'.format(
                 domain, len(found), ' | '.join(found)))
         return found[0] if found else None
 
@@ -332,7 +331,7 @@ class SpfEvaluator:
         length = term['cidr6'] if ip.version == 6 else term['cidr4']
         if length is None:
             length = ip.max_prefixlen
-        return ip in ipaddress.ip_network('%s/%d' % (other, length), strict=False)
+        return ip in ipaddress.ip_network(f'{other}/{length}', strict=False)
 
     def evaluate(self, ip, domain, context, depth=0):
         """check_host() for ``domain``; returns (result, details dict). ip None: analyse only (nothing matches
@@ -394,8 +393,7 @@ class SpfEvaluator:
         if name == 'mx':
             exchanges = self._ask(target, 'MX')['records']
             if len(exchanges) > NAME_LIMIT:
-                raise SpfPermError('spf_too_many_lookups', '%r: %s has %d MX names, more than %d'
-                                   % (term['text'], target, len(exchanges), NAME_LIMIT))
+                raise SpfPermError('spf_too_many_lookups', '{!r}: {} has {} MX names, more than {}'.format(term['text'], target, len(exchanges), NAME_LIMIT))
             if ip is None:
                 return False
             for exchange in exchanges:

@@ -19,7 +19,7 @@ def select_record(texts):
     if not candidates:
         return None, None
     if len(candidates) > 1:
-        return None, '%d TXT records start with v=%s; senders then use none' % (len(candidates), RECORD_VERSION)
+        return None, f'{len(candidates)} TXT records start with v={RECORD_VERSION}; senders then use none'
     return candidates[0], None
 
 

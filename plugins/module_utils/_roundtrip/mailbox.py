@@ -65,7 +65,7 @@ class ImapMailbox:
         self.tls_info = None
 
     def describe(self):
-        return 'imap%s://%s@%s:%d' % ('s' if self.tls == 'implicit' else '', self.username, self.host, self.port)
+        return 'imap{}://{}@{}:{}'.format('s' if self.tls == 'implicit' else '', self.username, self.host, self.port)
 
     def _context(self):
         context = ssl.create_default_context(cafile=self.ca_path) if self.ca_path else ssl.create_default_context()
@@ -80,12 +80,11 @@ class ImapMailbox:
             if self.tls != 'implicit':
                 _starttls(imap, context, self.server_name)
         except ssl.SSLCertVerificationError as exc:
-            raise MailboxError('imap_tls_verify_failed', 'TLS certificate of %s:%d does not verify: %s'
-                               % (self.host, self.port, exc.verify_message or exc)) from exc
+            raise MailboxError('imap_tls_verify_failed', f'TLS certificate of {self.host}:{self.port} does not verify: {exc.verify_message or exc}') from exc
         except (ssl.SSLError, imaplib.IMAP4.error) as exc:
-            raise MailboxError('imap_tls_failed', 'TLS with %s:%d failed: %s' % (self.host, self.port, exc)) from exc
+            raise MailboxError('imap_tls_failed', f'TLS with {self.host}:{self.port} failed: {exc}') from exc
         except (OSError, socket.timeout) as exc:
-            raise MailboxError('imap_connect_failed', 'cannot connect to %s:%d: %s' % (self.host, self.port, exc)) from exc
+            raise MailboxError('imap_connect_failed', f'cannot connect to {self.host}:{self.port}: {exc}') from exc
         self._imap = imap
         sock = imap.sock
         sock.settimeout(self.command_timeout)

@@ -54,9 +54,9 @@ def _folders(value, option):
     folders = list(value or [])
     for index, folder in enumerate(folders):
         if not isinstance(folder, str) or not folder.strip():
-            raise RoundtripOptionError('%s[%d]' % (option, index), 'must be a non-empty folder name')
+            raise RoundtripOptionError(f'{option}[{index}]', 'must be a non-empty folder name')
         try:
-            check_wire_text(folder, '%s[%d]' % (option, index))
+            check_wire_text(folder, f'{option}[{index}]')
         except ProbeOptionError as exc:
             raise RoundtripOptionError(exc.option, exc.problem) from exc
     return folders

@@ -95,8 +95,8 @@ class SmugglingProbe(SmtpProbe):
         self.reached_data = True
         name, wire, display = self.sequence
         payload = message_bytes(wire, options['mail_from'], options['rcpt_to'][0], self.marker, self.ehlo_name)
-        self.transcript.sent_lines(['<message ending in %s, smuggled MAIL/RCPT/DATA and message, <CR><LF>.<CR><LF>: '
-                                    '%d bytes>' % (display, len(payload) - len(b'QUIT' + CRLF)), 'QUIT'])
+        self.transcript.sent_lines(['<message ending in {}, smuggled MAIL/RCPT/DATA and message, <CR><LF>.<CR><LF>: '
+                                    '{} bytes>'.format(display, len(payload) - len(b'QUIT' + CRLF)), 'QUIT'])
         started = time.monotonic()
         self._quit_sent = True
         self.conn.begin()
