@@ -9,7 +9,6 @@ import json
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailops.mailflow.plugins.modules.baseline_take import ARGUMENT_SPEC, MUTUALLY_EXCLUSIVE
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._baseline import (
@@ -19,18 +18,15 @@ from ansible_collections.mailops.mailflow.plugins.plugin_utils._baseline import 
     compare,
 )
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import ReportError
-from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import facts_by_host, write_file
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import ControllerFactsAction, write_file
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerFactsAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    MUTUALLY_EXCLUSIVE = MUTUALLY_EXCLUSIVE
 
     def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE)
-        hosts, facts = facts_by_host(task_vars, args['hosts'], args['facts'])
+        result, args, hosts, facts = self._start(tmp, task_vars)
         try:
             snapshot = build_snapshot(facts, hosts=hosts, select=args['select'] or None)
         except ReportError as exc:

@@ -7,22 +7,17 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailops.mailflow.plugins.modules.report_files import ARGUMENT_SPEC
 from ansible_collections.mailops.mailflow.plugins.plugin_utils._report import ReportError
-from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import build_report, facts_by_host
+from ansible_collections.mailops.mailflow.plugins.plugin_utils._report_files import ControllerFactsAction, build_report
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerFactsAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        hosts, facts = facts_by_host(task_vars, args['hosts'], args['facts'])
+        result, args, hosts, facts = self._start(tmp, task_vars)
         dest = os.path.abspath(os.path.expanduser(args['dest']))
         try:
             summary, markdown, paths, count = build_report(

@@ -14,6 +14,8 @@ import json
 import os
 import tempfile
 
+from ansible.plugins.action import ActionBase
+
 from ansible_collections.mailops.mailflow.plugins.plugin_utils import _report
 
 # format -> (file name, rendering)
@@ -46,6 +48,26 @@ def facts_by_host(task_vars, hosts, facts=None):
         return hosts, facts
     hostvars = task_vars.get('hostvars') or {}
     return hosts, dict((host, host_facts(hostvars, host)) for host in hosts)
+
+
+class ControllerFactsAction(ActionBase):
+    """An action that runs on the controller only and reads the mail-flow facts of the hosts (report_files,
+    baseline_take): ``ARGUMENT_SPEC`` (and ``MUTUALLY_EXCLUSIVE``) validate its arguments, which have ``hosts`` and
+    ``facts``."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    ARGUMENT_SPEC = None
+    MUTUALLY_EXCLUSIVE = None
+
+    def _start(self, tmp, task_vars):
+        """(result, args, hosts, host -> ansible_facts.mailflow)."""
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC,
+                                                        mutually_exclusive=self.MUTUALLY_EXCLUSIVE)
+        hosts, facts = facts_by_host(task_vars, args['hosts'], args['facts'])
+        return result, args, hosts, facts
 
 
 def write_file(path, text, mode=0o644):
